@@ -1,0 +1,249 @@
+/**
+ * A `dgram.Socket` look-alike that node-coap can listen on, carrying CoAP over DTLS sessions.
+ *
+ * Why a subclass and not a plain EventEmitter: node-coap's server only replays its cached reply
+ * to a duplicate CON, and only sends its own error replies, when `sock instanceof dgram.Socket`
+ * (node_modules/coap/dist/lib/server.js, `_handle` and `_sendError`). Anything else makes it
+ * re-run handlers for retransmissions and swallow errors silently.
+ *
+ * Why never bound: the real UDP socket belongs to the DTLS server. The libuv handle that the
+ * `dgram.Socket` constructor creates holds no fd until bind(), and every method that would
+ * bind, connect or configure it is overridden here, so no fd is ever opened for this object.
+ */
+import dgram from 'node:dgram';
+import type { AddressInfo } from 'node:net';
+import { isIPv6 } from 'node:net';
+import type { DataListener, SecureEndpoint } from './types.js';
+
+export interface DtlsCoapSocketOptions {
+  /** As for dgram.createSocket; only decides the family address() reports. Default 'udp4'. */
+  type?: dgram.SocketType;
+  /** What address() reports: the DTLS listener's own address. Default: the wildcard, port 0. */
+  localAddress?: AddressInfo;
+}
+
+/** Emitted as 'dropped' when a send without a callback could not be delivered. */
+export interface DroppedSend {
+  address: string | undefined;
+  port: number;
+  error: Error;
+}
+
+type Callback = (error: Error | null, bytes?: number) => void;
+
+function codedError(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+function toBuffer(msg: unknown): Buffer {
+  if (Buffer.isBuffer(msg)) return msg;
+  if (typeof msg === 'string') return Buffer.from(msg);
+  if (Array.isArray(msg)) return Buffer.concat(msg.map(toBuffer));
+  if (ArrayBuffer.isView(msg)) return Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength);
+  throw new TypeError('DtlsCoapSocket.send: msg must be a Buffer, TypedArray, DataView or string');
+}
+
+export class DtlsCoapSocket extends dgram.Socket {
+  readonly endpoint: SecureEndpoint;
+  private readonly local: AddressInfo;
+  private closed = false;
+  private recvBufferSize = 0;
+  private sendBufferSize = 0;
+  /** The datagram whose 'message' listeners are running right now (see resolveAddress). */
+  private dispatching: dgram.RemoteInfo | undefined;
+  private readonly onData: DataListener;
+
+  constructor(
+    endpoint: SecureEndpoint,
+    typeOrOptions: dgram.SocketType | DtlsCoapSocketOptions = 'udp4',
+    messageListener?: (msg: Buffer, rinfo: dgram.RemoteInfo) => void,
+  ) {
+    const options = typeof typeOrOptions === 'string' ? { type: typeOrOptions } : typeOrOptions;
+    const type = options.type ?? 'udp4';
+    // Only the type reaches the base class: options such as signal or buffer sizes would make
+    // it call methods of this object before its fields exist, or touch the handle.
+    // @types/node declares no constructor for dgram.Socket; Node's is (type | options, listener).
+    const socketOptions: dgram.SocketOptions = { type };
+    super(socketOptions as object);
+    if (messageListener !== undefined) this.on('message', messageListener);
+    this.endpoint = endpoint;
+    this.local = options.localAddress ?? {
+      address: type === 'udp6' ? '::' : '0.0.0.0',
+      family: type === 'udp6' ? 'IPv6' : 'IPv4',
+      port: 0,
+    };
+    this.onData = (address, port, data) => this.deliver(address, port, data);
+    endpoint.on('data', this.onData);
+  }
+
+  private deliver(address: string, port: number, data: Buffer): void {
+    if (this.closed) return;
+    const rinfo: dgram.RemoteInfo = {
+      address,
+      port,
+      family: isIPv6(address) ? 'IPv6' : 'IPv4',
+      size: data.length,
+    };
+    const outer = this.dispatching;
+    this.dispatching = rinfo;
+    try {
+      this.emit('message', data, rinfo);
+    } catch (err) {
+      // A throwing listener must not unwind into the DTLS record layer that called us.
+      this.emit('error', err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      this.dispatching = outer;
+    }
+  }
+
+  /**
+   * node-coap's `_sendError` calls send(buf, 0, len, port) without an address (a real socket
+   * would then send to localhost). The only peer it can mean is the one whose datagram is being
+   * handled: its error path runs synchronously inside our 'message' emit.
+   */
+  private resolveAddress(address: string | undefined, port: number): string | undefined {
+    if (address != null && address !== '') return address;
+    if (this.dispatching !== undefined && this.dispatching.port === port) return this.dispatching.address;
+    return undefined;
+  }
+
+  /** Same overloads as dgram.Socket#send; the data goes to the DTLS session at address:port. */
+  override send(...args: unknown[]): void {
+    let [msg, offset, length, port, address, callback] = args;
+    let data: Buffer;
+    // The same disambiguation as Node's own dgram send().
+    if (address || (port && typeof port !== 'function')) {
+      const whole = toBuffer(msg);
+      const start = typeof offset === 'number' ? offset : 0;
+      const end = typeof length === 'number' ? start + length : whole.length;
+      data = whole.subarray(start, end);
+    } else {
+      data = toBuffer(msg);
+      callback = port;
+      port = offset;
+      address = length;
+    }
+    if (typeof address === 'function') {
+      callback = address;
+      address = undefined;
+    }
+    const cb = typeof callback === 'function' ? (callback as Callback) : undefined;
+    const portNumber = Number(port);
+    const target = this.resolveAddress(typeof address === 'string' ? address : undefined, portNumber);
+    const closedAtCall = this.closed;
+
+    // Deferred so the DTLS record layer is never re-entered from inside its own 'data' emit,
+    // and so callbacks are always asynchronous, as with a real socket. FIFO keeps the order.
+    process.nextTick(() => {
+      let error: Error | undefined;
+      if (closedAtCall) {
+        error = codedError('Not running', 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+      } else if (target === undefined || !Number.isInteger(portNumber)) {
+        error = codedError(`no DTLS session for port ${String(port)} without an address`, 'ENOTCONN');
+      } else {
+        try {
+          if (!this.endpoint.send(target, portNumber, data)) {
+            error = codedError(`no DTLS session with ${target}:${portNumber}`, 'ENOTCONN');
+          }
+        } catch (err) {
+          error = err instanceof Error ? err : new Error(String(err));
+        }
+      }
+      if (cb !== undefined) {
+        if (error !== undefined) cb(error);
+        else cb(null, data.length);
+      } else if (error !== undefined) {
+        // Not 'error': a peer that went away is not a socket failure, and node-coap would
+        // re-emit 'error' on the server, which kills the process when nobody listens.
+        const dropped: DroppedSend = { address: target, port: portNumber, error };
+        this.emit('dropped', dropped);
+      }
+    });
+  }
+
+  /** Never binds: the DTLS server owns the real socket. Emits 'listening' like a real bind. */
+  override bind(...args: unknown[]): this {
+    const callback = args.find((a) => typeof a === 'function') as (() => void) | undefined;
+    if (callback !== undefined) this.once('listening', callback);
+    process.nextTick(() => this.emit('listening'));
+    return this;
+  }
+
+  override close(callback?: () => void): this {
+    if (this.closed) {
+      if (callback !== undefined) process.nextTick(callback);
+      return this;
+    }
+    this.closed = true;
+    this.endpoint.off?.('data', this.onData);
+    try {
+      // Releases the fd-less libuv handle and emits 'close' on the next tick.
+      super.close(callback);
+    } catch {
+      if (callback !== undefined) this.once('close', callback);
+      process.nextTick(() => this.emit('close'));
+    }
+    return this;
+  }
+
+  override async [Symbol.asyncDispose](): Promise<void> {
+    await new Promise<void>((resolve) => this.close(resolve));
+  }
+
+  override address(): AddressInfo {
+    return { ...this.local };
+  }
+
+  override remoteAddress(): AddressInfo {
+    throw codedError('Not connected', 'ERR_SOCKET_DGRAM_NOT_CONNECTED');
+  }
+
+  override connect(): void {
+    throw new Error('DtlsCoapSocket cannot connect: it serves every DTLS session at once');
+  }
+
+  override disconnect(): void {
+    throw codedError('Not connected', 'ERR_SOCKET_DGRAM_NOT_CONNECTED');
+  }
+
+  // Socket options have no meaning here: the DTLS server configures its own socket.
+  override setBroadcast(): void {}
+  override setTTL(ttl: number): number {
+    return ttl;
+  }
+  override setMulticastTTL(ttl: number): number {
+    return ttl;
+  }
+  override setMulticastLoopback(flag: boolean): boolean {
+    return flag;
+  }
+  override setMulticastInterface(): void {}
+  override addMembership(): void {}
+  override dropMembership(): void {}
+  override addSourceSpecificMembership(): void {}
+  override dropSourceSpecificMembership(): void {}
+  override setRecvBufferSize(size: number): void {
+    this.recvBufferSize = size;
+  }
+  override setSendBufferSize(size: number): void {
+    this.sendBufferSize = size;
+  }
+  override getRecvBufferSize(): number {
+    return this.recvBufferSize;
+  }
+  override getSendBufferSize(): number {
+    return this.sendBufferSize;
+  }
+  override getSendQueueSize(): number {
+    return 0;
+  }
+  override getSendQueueCount(): number {
+    return 0;
+  }
+  override ref(): this {
+    return this;
+  }
+  override unref(): this {
+    return this;
+  }
+}
