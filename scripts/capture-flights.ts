@@ -142,7 +142,8 @@ async function capture(peer: Peer, outDir: string): Promise<void> {
   child.on('error', (e) => console.error(`${peer.name}: ${e.message}`));
 
   const saved: Record<string, Buffer[]> = {};
-  let stage: 'hello' | 'cookie' | 'kx' | 'done' = 'hello';
+  type Stage = 'hello' | 'cookie' | 'kx' | 'done';
+  let stage = 'hello' as Stage; // widened: the message handler moves it on
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, PEER_TIMEOUT_MS);
     const finish = () => {
@@ -216,7 +217,7 @@ async function captureServer(cipher: string, outDir: string): Promise<void> {
       encodeRecord(ContentType.handshake, DTLS_1_2, 0, seq, encodeHandshake(HandshakeType.client_hello, seq, encodeClientHello(hello))),
       serverPort, '127.0.0.1',
     );
-  let stage: 'hvr' | 'hello' | 'done' = 'hvr';
+  let stage = 'hvr' as 'hvr' | 'hello' | 'done'; // widened: the message handler moves it on
   await new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, PEER_TIMEOUT_MS);
     // s_server prints ACCEPT once it listens; until then our datagrams would be lost.
