@@ -36,3 +36,13 @@ export function kcvSoftware(master: Buffer): string {
   cipher.setAutoPadding(false);
   return Buffer.concat([cipher.update(Buffer.alloc(BLOCK_SIZE)), cipher.final()]).subarray(0, 3).toString('hex');
 }
+
+/**
+ * RFC 4279 section 5.3: identities up to 128 bytes must be supported; the factory refuses
+ * blank and longer serials, so no device holds a key for one and the server need not ask the HSM.
+ */
+export const MAX_IDENTITY_BYTES = 128;
+
+export function isDerivableIdentity(identity: Buffer): boolean {
+  return identity.length > 0 && identity.length <= MAX_IDENTITY_BYTES;
+}
