@@ -1,0 +1,86 @@
+/**
+ * Wires a SecureEndpoint (the DTLS server) to node-coap and a Router.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import coap from 'coap';
+import type { CoapServerOptions, IncomingMessage } from 'coap';
+import { Router } from './router.js';
+import type { RouterLogger } from './router.js';
+import { DtlsCoapSocket } from './transport.js';
+import type { DroppedSend, DtlsCoapSocketOptions } from './transport.js';
+import type { SecureEndpoint } from './types.js';
+
+export interface CoapFrontOptions {
+  /** Passed to node-coap's Server (piggybackReplyMs, cacheSize, ...). clientIdentifier is ours. */
+  server?: Omit<CoapServerOptions, 'clientIdentifier' | 'proxy'>;
+  socket?: DtlsCoapSocketOptions;
+  /** Socket and server failures, undeliverable replies. Default: console. */
+  logger?: RouterLogger;
+}
+
+export interface CoapFront {
+  server: coap.Server;
+  socket: DtlsCoapSocket;
+  /** Stops the node-coap server and detaches from the endpoint. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function createCoapFront(
+  endpoint: SecureEndpoint,
+  router: Router,
+  options: CoapFrontOptions = {},
+): Promise<CoapFront> {
+  const logger = options.logger ?? console;
+  const socket = new DtlsCoapSocket(endpoint, options.socket);
+  const server = new coap.Server({
+    ...options.server,
+    // node-coap keys its reply cache (duplicate CONs) and block-wise state by this string.
+    // With the identity in it, a new session on the same address and port (a rebooted device,
+    // a NAT rebinding) can never be answered from another identity's cache.
+    clientIdentifier: (req: IncomingMessage) => {
+      const { address, port } = req.rsinfo;
+      const who = endpoint.peer(address, port)?.identityBytes.toString('hex') ?? '-';
+      return `${who}@${address}:${port}`;
+    },
+  });
+  server.on('request', (req: IncomingMessage, res) => {
+    const peer = endpoint.peer(req.rsinfo.address, req.rsinfo.port);
+    void router.handle(req, res, peer);
+  });
+  server.on('error', (err: unknown) => logger.error('coap: server error', err));
+  socket.on('dropped', (d: DroppedSend) =>
+    logger.error(`coap: datagram to ${d.address ?? '?'}:${d.port} dropped`, d.error),
+  );
+  await new Promise<void>((done, fail) => {
+    server.listen(socket, (err?: Error) => (err ? fail(err) : done()));
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= new Promise<void>((done) => {
+      // node-coap only closes sockets it created itself.
+      server.close(() => socket.close(() => done()));
+    });
+    return closing;
+  };
+  return { server, socket, close };
+}
+
+/**
+ * Mounts the routes of one module: its default export is `(router) => void | Promise<void>`.
+ * Relative paths are taken from the working directory.
+ */
+export async function loadRoutes(file: string, router: Router): Promise<void> {
+  const url = pathToFileURL(resolve(file)).href;
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(url)) as { default?: unknown };
+  } catch (err) {
+    throw new Error(`route file ${file}: cannot be loaded: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (typeof mod.default !== 'function') {
+    throw new Error(`route file ${file}: default export is not a function (router) => void`);
+  }
+  await (mod.default as (router: Router) => void | Promise<void>)(router);
+}

@@ -1,0 +1,363 @@
+/**
+ * Routes CoAP requests arriving over DTLS-PSK sessions to backend handlers, telling each handler
+ * which device is calling.
+ *
+ * Paths are matched on the Uri-Path options themselves, not on node-coap's `req.url` (which joins
+ * them with '/'), so a segment that contains '/' or '?' can never impersonate another route.
+ * Uri-Path and Uri-Query are not percent-encoded on the wire (RFC 7252 section 6.5), so params
+ * and query values reach handlers exactly as the device sent them.
+ */
+import type { IncomingMessage, OutgoingMessage } from 'coap';
+import type { PeerIdentity } from './types.js';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+/** node-coap's IncomingMessage plus who is calling and what the route captured. */
+export interface RouteRequest extends IncomingMessage, PeerIdentity {
+  /** `:name` segments of the matched pattern; a trailing `*` is captured as `rest`. */
+  params: Record<string, string>;
+  /** The Uri-Query options, one option per pair. */
+  query: URLSearchParams;
+}
+
+/**
+ * Observe registrations (GET with Observe: 0) receive node-coap's ObserveWriteStream instead,
+ * which has the same write/end/setOption/statusCode surface.
+ */
+export type Handler = (req: RouteRequest, res: OutgoingMessage) => void | Promise<void>;
+
+/** Runs before the handler (and before 4.04/4.05); call `next()` to go on, or answer `res`. */
+export type Middleware = (
+  req: RouteRequest,
+  res: OutgoingMessage,
+  next: () => Promise<void>,
+) => void | Promise<void>;
+
+/** Link attributes (RFC 6690 section 3; obs from RFC 7641) shown in /.well-known/core. */
+export interface LinkAttributes {
+  rt?: string | string[];
+  if?: string | string[];
+  ct?: number | number[];
+  obs?: boolean;
+  title?: string;
+}
+
+export interface RouterLogger {
+  error(message: string, error?: unknown): void;
+}
+
+export interface RouterOptions {
+  /** Where handler failures go. Default: console. */
+  logger?: RouterLogger;
+}
+
+type Segment = { kind: 'literal'; value: string } | { kind: 'param'; name: string } | { kind: 'rest' };
+
+interface Route {
+  method: Method;
+  pattern: string;
+  segments: Segment[];
+  /** Pattern with param names erased: two routes with the same shape and method conflict. */
+  shape: string;
+  attrs: LinkAttributes;
+  handler: Handler;
+}
+
+const WELL_KNOWN_CORE = '/.well-known/core';
+const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const CONTENT_FORMAT_TEXT = 'text/plain'; // 0
+const CONTENT_FORMAT_LINK = 'application/link-format'; // 40
+
+function parsePattern(pattern: string): Segment[] {
+  if (!pattern.startsWith('/')) throw new Error(`route pattern must start with '/': ${pattern}`);
+  const parts = pattern === '/' ? [] : pattern.slice(1).split('/');
+  const names = new Set<string>();
+  return parts.map((part, i): Segment => {
+    if (part === '*') {
+      if (i !== parts.length - 1) throw new Error(`'*' may only end a route pattern: ${pattern}`);
+      return { kind: 'rest' };
+    }
+    if (part.startsWith(':')) {
+      const name = part.slice(1);
+      if (!PARAM_NAME.test(name) || name === 'rest' || names.has(name)) {
+        throw new Error(`bad or repeated parameter '${part}' in route pattern: ${pattern}`);
+      }
+      names.add(name);
+      return { kind: 'param', name };
+    }
+    if (part === '' || part.includes('*')) throw new Error(`bad segment '${part}' in route pattern: ${pattern}`);
+    return { kind: 'literal', value: part };
+  });
+}
+
+function shapeOf(segments: Segment[]): string {
+  return '/' + segments.map((s) => (s.kind === 'literal' ? `=${s.value}` : s.kind)).join('/');
+}
+
+/** Params on success; undefined when the path does not fit the pattern. */
+function matchSegments(segments: Segment[], path: string[]): Record<string, string> | undefined {
+  const params: Record<string, string> = {};
+  for (let i = 0; i < segments.length; i++) {
+    const seg = segments[i]!;
+    if (seg.kind === 'rest') {
+      params.rest = path.slice(i).join('/');
+      return params;
+    }
+    const part = path[i];
+    if (part === undefined) return undefined;
+    if (seg.kind === 'literal') {
+      if (part !== seg.value) return undefined;
+    } else {
+      if (part === '') return undefined;
+      params[seg.name] = part;
+    }
+  }
+  return path.length === segments.length ? params : undefined;
+}
+
+/** Literal beats param beats rest, segment by segment from the left. */
+function specificity(route: Route): number[] {
+  return route.segments.map((s) => (s.kind === 'literal' ? 0 : s.kind === 'param' ? 1 : 2));
+}
+
+function moreSpecific(a: Route, b: Route): boolean {
+  const sa = specificity(a);
+  const sb = specificity(b);
+  for (let i = 0; i < Math.min(sa.length, sb.length); i++) {
+    if (sa[i] !== sb[i]) return sa[i]! < sb[i]!;
+  }
+  return sa.length > sb.length;
+}
+
+function optionValues(req: IncomingMessage, name: string): string[] {
+  const values: string[] = [];
+  for (const option of req._packet.options ?? []) {
+    if (option.name !== name) continue;
+    const v = option.value as unknown;
+    values.push(Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
+  }
+  return values;
+}
+
+function parseQuery(req: IncomingMessage): URLSearchParams {
+  const query = new URLSearchParams();
+  for (const pair of optionValues(req, 'Uri-Query')) {
+    const eq = pair.indexOf('=');
+    if (eq < 0) query.append(pair, '');
+    else query.append(pair.slice(0, eq), pair.slice(eq + 1));
+  }
+  return query;
+}
+
+function list<T>(v: T | T[] | undefined): T[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+function quoted(s: string): string {
+  return `"${s.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+/**
+ * The href of a route in /.well-known/core: an RFC 6570 URI Template. `:id` becomes `{id}`,
+ * a trailing `*` becomes `{+rest}` (reserved expansion: the rest may contain '/').
+ */
+function hrefOf(segments: Segment[]): string {
+  const parts = segments.map((s) =>
+    s.kind === 'literal' ? encodeURIComponent(s.value) : s.kind === 'param' ? `{${s.name}}` : '{+rest}',
+  );
+  return '/' + parts.join('/');
+}
+
+/** The attribute values a /.well-known/core query filter compares against (RFC 6690 4.1). */
+function attrValues(href: string, attrs: LinkAttributes, name: string): string[] {
+  switch (name) {
+    case 'href':
+      return [href];
+    case 'rt':
+    case 'if':
+      return list(attrs[name]).flatMap((v) => v.split(' '));
+    case 'ct':
+      return list(attrs.ct).map(String);
+    case 'title':
+      return attrs.title === undefined ? [] : [attrs.title];
+    case 'obs':
+      return attrs.obs === true ? [''] : [];
+    default:
+      return [];
+  }
+}
+
+function filterMatches(values: string[], wanted: string): boolean {
+  if (wanted.endsWith('*')) return values.some((v) => v.startsWith(wanted.slice(0, -1)));
+  return values.includes(wanted);
+}
+
+function formatLink(href: string, attrs: LinkAttributes): string {
+  let link = `<${href}>`;
+  const rt = list(attrs.rt);
+  if (rt.length > 0) link += `;rt=${quoted(rt.join(' '))}`;
+  const ifs = list(attrs.if);
+  if (ifs.length > 0) link += `;if=${quoted(ifs.join(' '))}`;
+  const ct = list(attrs.ct);
+  if (ct.length === 1) link += `;ct=${ct[0]}`;
+  else if (ct.length > 1) link += `;ct=${quoted(ct.join(' '))}`;
+  if (attrs.obs === true) link += ';obs';
+  if (attrs.title !== undefined) link += `;title=${quoted(attrs.title)}`;
+  return link;
+}
+
+function isEnded(res: OutgoingMessage): boolean {
+  const stream = res as unknown as { writableEnded?: boolean; destroyed?: boolean };
+  return stream.writableEnded === true || stream.destroyed === true;
+}
+
+function reply(res: OutgoingMessage, code: string, payload?: string, contentFormat?: string): void {
+  res.code = code;
+  if (contentFormat !== undefined) res.setOption('Content-Format', contentFormat);
+  res.end(payload === undefined ? undefined : Buffer.from(payload, 'utf8'));
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+  private readonly middlewares: Middleware[] = [];
+  private readonly logger: RouterLogger;
+
+  constructor(options: RouterOptions = {}) {
+    this.logger = options.logger ?? console;
+    this.get('/whoami', { ct: 0 }, (req, res) => reply(res, '2.05', req.identity, CONTENT_FORMAT_TEXT));
+    this.get(WELL_KNOWN_CORE, { ct: 40 }, (req, res) =>
+      reply(res, '2.05', this.linkFormat(req.query), CONTENT_FORMAT_LINK),
+    );
+  }
+
+  get(pattern: string, handler: Handler): this;
+  get(pattern: string, attrs: LinkAttributes, handler: Handler): this;
+  get(pattern: string, a: LinkAttributes | Handler, b?: Handler): this {
+    return this.mount('GET', pattern, a, b);
+  }
+
+  post(pattern: string, handler: Handler): this;
+  post(pattern: string, attrs: LinkAttributes, handler: Handler): this;
+  post(pattern: string, a: LinkAttributes | Handler, b?: Handler): this {
+    return this.mount('POST', pattern, a, b);
+  }
+
+  put(pattern: string, handler: Handler): this;
+  put(pattern: string, attrs: LinkAttributes, handler: Handler): this;
+  put(pattern: string, a: LinkAttributes | Handler, b?: Handler): this {
+    return this.mount('PUT', pattern, a, b);
+  }
+
+  delete(pattern: string, handler: Handler): this;
+  delete(pattern: string, attrs: LinkAttributes, handler: Handler): this;
+  delete(pattern: string, a: LinkAttributes | Handler, b?: Handler): this {
+    return this.mount('DELETE', pattern, a, b);
+  }
+
+  /** Middlewares run in mount order, for every request, before the route's handler. */
+  use(middleware: Middleware): this {
+    this.middlewares.push(middleware);
+    return this;
+  }
+
+  private mount(method: Method, pattern: string, a: LinkAttributes | Handler, b?: Handler): this {
+    const handler = typeof a === 'function' ? a : b;
+    if (typeof handler !== 'function') throw new Error(`${method} ${pattern}: no handler`);
+    const attrs = typeof a === 'function' ? {} : a;
+    const segments = parsePattern(pattern);
+    const shape = shapeOf(segments);
+    const clash = this.routes.find((r) => r.method === method && r.shape === shape);
+    if (clash !== undefined) throw new Error(`${method} ${pattern}: already mounted as ${clash.pattern}`);
+    this.routes.push({ method, pattern, segments, shape, attrs, handler });
+    return this;
+  }
+
+  /**
+   * CoRE Link Format of the mounted routes, one link per path (methods share it; the first
+   * attributes given for a path win). /.well-known/core itself is not listed.
+   */
+  linkFormat(filter: URLSearchParams = new URLSearchParams()): string {
+    const seen = new Map<string, { href: string; attrs: LinkAttributes }>();
+    for (const route of this.routes) {
+      if (route.pattern === WELL_KNOWN_CORE) continue;
+      const entry = seen.get(route.shape);
+      if (entry === undefined) seen.set(route.shape, { href: hrefOf(route.segments), attrs: { ...route.attrs } });
+      else entry.attrs = { ...route.attrs, ...entry.attrs };
+    }
+    const links: string[] = [];
+    for (const { href, attrs } of seen.values()) {
+      let keep = true;
+      for (const [name, wanted] of filter) keep &&= filterMatches(attrValues(href, attrs, name), wanted);
+      if (keep) links.push(formatLink(href, attrs));
+    }
+    return links.join(',');
+  }
+
+  /**
+   * Answers one request. `peer` is who the DTLS session proved to be; without one (the session
+   * vanished while the datagram was in flight) the request is refused with 4.01.
+   * Never rejects: every failure is logged and, when nothing was sent yet, answered with 5.00.
+   */
+  async handle(req: IncomingMessage, res: OutgoingMessage, peer: PeerIdentity | undefined): Promise<void> {
+    // node-coap re-emits send failures (peer gone, retransmissions exhausted) as 'error' on the
+    // response; unhandled, that would take the whole process down.
+    res.on('error', (err: unknown) => this.logger.error(`coap: reply to ${describe(req)} not delivered`, err));
+    if (peer === undefined) {
+      reply(res, '4.01');
+      return;
+    }
+    const path = optionValues(req, 'Uri-Path');
+    const method = req.method;
+    let best: Route | undefined;
+    let bestParams: Record<string, string> = {};
+    let pathKnown = false;
+    for (const route of this.routes) {
+      const params = matchSegments(route.segments, path);
+      if (params === undefined) continue;
+      pathKnown = true;
+      if (route.method !== method) continue;
+      if (best === undefined || moreSpecific(route, best)) {
+        best = route;
+        bestParams = params;
+      }
+    }
+    const rreq = Object.assign(req, {
+      identity: peer.identity,
+      identityBytes: peer.identityBytes,
+      keyLabel: peer.keyLabel,
+      cipherSuite: peer.cipherSuite,
+      params: bestParams,
+      query: parseQuery(req),
+    }) as RouteRequest;
+
+    const final: Handler =
+      best?.handler ??
+      ((_req, out) => (pathKnown ? reply(out, '4.05', 'Method Not Allowed') : reply(out, '4.04', 'Not Found')));
+    const dispatch = async (i: number): Promise<void> => {
+      const middleware = this.middlewares[i];
+      if (middleware === undefined) return final(rreq, res);
+      let called = false;
+      return middleware(rreq, res, () => {
+        if (called) return Promise.reject(new Error('next() called twice'));
+        called = true;
+        return dispatch(i + 1);
+      });
+    };
+    try {
+      await dispatch(0);
+    } catch (err) {
+      this.logger.error(`coap: ${describe(rreq)} from ${rreq.identity} failed`, err);
+      if (!isEnded(res)) {
+        try {
+          reply(res, '5.00');
+        } catch (sendErr) {
+          this.logger.error(`coap: 5.00 for ${describe(rreq)} could not be sent`, sendErr);
+        }
+      }
+    }
+  }
+}
+
+function describe(req: IncomingMessage): string {
+  return `${req.method} /${optionValues(req, 'Uri-Path').join('/')}`;
+}
