@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests need, only those missing. Idempotent, non-interactive.
+# Runs as root directly, otherwise through sudo.
+set -euo pipefail
+
+PACKAGES=(softhsm2 opensc libcoap3-bin gnutls-bin tshark)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" != "installed" ]; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all present (${PACKAGES[*]})"
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+  SUDO=(sudo -n)  # -n: fail instead of prompting; CI has no stdin
+else
+  echo "install-deps: need root or sudo to install: ${missing[*]}" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: installing ${missing[*]}"
+# tshark asks whether non-root users may capture; answer it before apt can ask.
+echo 'wireshark-common wireshark-common/install-setuid boolean false' | "${SUDO[@]}" debconf-set-selections
+"${SUDO[@]}" apt-get update -q
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" </dev/null
