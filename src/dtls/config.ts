@@ -1,0 +1,59 @@
+/**
+ * Every knob of the DTLS server, with its default and the reason for it. The CLI and the
+ * library API both fill this in; nothing else in `src/dtls/` reads the environment.
+ */
+import { DEFAULT_SUITE_PREFERENCE } from './ciphers/index.js';
+import { DEFAULT_RETRANSMIT, type RetransmitPolicy } from './flight.js';
+import { DEFAULT_GROUPS } from './negotiation.js';
+
+export interface DtlsServerConfig {
+  /** Cipher suites by IANA value, most preferred first. */
+  cipherSuites: readonly number[];
+  /** ECDHE groups, most preferred first (x25519, secp256r1). */
+  groups: readonly number[];
+  /** psk_identity_hint sent in ServerKeyExchange; empty means none (and no PSK ServerKeyExchange). */
+  identityHint: Buffer;
+  /** Refuse clients that do not offer RFC 7627's extended master secret. */
+  requireExtendedMasterSecret: boolean;
+  /** Path MTU in bytes, IP and UDP headers included; flights are fragmented to fit. */
+  mtu: number;
+  /** An established session with no traffic for this long is closed. */
+  idleTimeoutMs: number;
+  /** A handshake not finished after this long is dropped. */
+  handshakeTimeoutMs: number;
+  retransmit: RetransmitPolicy;
+  /** Established sessions at most; past it the idlest one is evicted for a new handshake. */
+  maxSessions: number;
+  /** Handshakes in progress at most; past it new ClientHellos (with valid cookies) are refused. */
+  maxHandshakes: number;
+  /** Records a handshake queues while its key lookup runs. */
+  maxQueuedRecords: number;
+  /** Bytes of partially received handshake messages per handshake. */
+  maxReassemblyBytes: number;
+  /** Longest PSK identity accepted (RFC 4279 section 5.3: at least 128 must be supported). */
+  maxIdentityLength: number;
+  /** How often the HelloVerifyRequest cookie secret changes. */
+  cookieRotationMs: number;
+  /** UDP socket buffers; the kernel default overflows at a few hundred outstanding requests. */
+  recvBufferSize: number;
+  sendBufferSize: number;
+}
+
+export const DEFAULT_DTLS_CONFIG: DtlsServerConfig = {
+  cipherSuites: DEFAULT_SUITE_PREFERENCE,
+  groups: DEFAULT_GROUPS,
+  identityHint: Buffer.alloc(0),
+  requireExtendedMasterSecret: false,
+  mtu: 1280, // the IPv6 minimum: safe on any path without discovery
+  idleTimeoutMs: 10 * 60_000,
+  handshakeTimeoutMs: 30_000,
+  retransmit: DEFAULT_RETRANSMIT,
+  maxSessions: 100_000,
+  maxHandshakes: 10_000,
+  maxQueuedRecords: 16,
+  maxReassemblyBytes: 16_384,
+  maxIdentityLength: 128,
+  cookieRotationMs: 60_000,
+  recvBufferSize: 4 * 1024 * 1024,
+  sendBufferSize: 4 * 1024 * 1024,
+};

@@ -1,0 +1,328 @@
+/**
+ * The server side of one DTLS 1.2 PSK handshake, from the cookie-verified ClientHello to the
+ * server's Finished (RFC 6347 section 4.2.4, RFC 5246 section 7.3, RFC 4279, RFC 5489):
+ *
+ *   ClientHello (with cookie)  -->
+ *                              <--  ServerHello, [ServerKeyExchange], ServerHelloDone   (flight 4)
+ *   ClientKeyExchange, ChangeCipherSpec, Finished  -->                                   (flight 5)
+ *                              <--  ChangeCipherSpec, Finished                           (flight 6)
+ *
+ * The PSK is looked up after ClientKeyExchange names the identity. That lookup is
+ * asynchronous (an HSM call): while it runs, records of this peer are queued (bounded) and
+ * every other peer is served. During a master-key rotation the resolver returns several
+ * candidate keys; the first whose keys open the client's Finished record wins.
+ */
+import { createHash, randomBytes, timingSafeEqual, type Hash } from 'node:crypto';
+import type { RecordProtection } from './ciphers/types.js';
+import { AlertDescription, ContentType, DTLS_1_2, HandshakeType } from './constants.js';
+import { generateEphemeral, type EcdheGroup, type Ephemeral } from './ecdhe.js';
+import { type RetransmitPolicy, RetransmitTimer, type FlightItem } from './flight.js';
+import { encodeHandshake, parseHandshakeFragments } from './handshake/header.js';
+import type { ClientHello } from './handshake/client-hello.js';
+import { parseClientKeyExchange } from './handshake/client-key-exchange.js';
+import { encodeFinished, parseFinished } from './handshake/finished.js';
+import { encodeServerHello } from './handshake/server-hello.js';
+import { encodeServerHelloDone } from './handshake/server-hello-done.js';
+import {
+  encodeServerKeyExchangeEcdhePsk,
+  encodeServerKeyExchangePsk,
+} from './handshake/server-key-exchange.js';
+import type { Negotiated } from './negotiation.js';
+import { ecdhePskPremaster, pskPremaster } from './premaster.js';
+import {
+  computeExtendedMasterSecret,
+  computeMasterSecret,
+  computeVerifyData,
+  deriveKeyBlock,
+} from './prf.js';
+import { HandshakeReassembler, type HandshakeMessage } from './reassembler.js';
+import type { DTLSRecord } from './record.js';
+import type { KeyResolver, PskCandidate } from '../keys/types.js';
+
+/** What the handshake needs from the connection that carries it. */
+export interface HandshakeHost {
+  transmit(items: readonly FlightItem[]): void;
+  installEpoch1(read: RecordProtection, write: RecordProtection): void;
+  /** Re-feeds records that were queued while the key lookup ran. */
+  replay(records: DTLSRecord[]): void;
+  fail(alert: number, reason: string): void;
+  complete(result: HandshakeResult): void;
+}
+
+export interface HandshakeResult {
+  readonly identity: Buffer;
+  readonly keyLabel: string;
+  readonly suiteName: string;
+  readonly finalFlight: readonly FlightItem[];
+  readonly masterSecret: Buffer;
+  readonly clientRandom: Buffer;
+  readonly durationMs: number;
+}
+
+export interface HandshakeOptions {
+  readonly resolver: KeyResolver;
+  readonly identityHint: Buffer;
+  readonly maxIdentityLength: number;
+  readonly retransmit: RetransmitPolicy;
+  readonly maxQueuedRecords: number;
+  readonly maxReassemblyBytes: number;
+}
+
+type State = 'wait_client_key_exchange' | 'resolving' | 'wait_finished' | 'done' | 'failed';
+
+/** Keys derived for one candidate PSK, kept until the client's Finished picks one. */
+interface CandidateKeys {
+  readonly keyLabel: string;
+  readonly masterSecret: Buffer;
+  readonly clientWrite: RecordProtection;
+  readonly serverWrite: RecordProtection;
+}
+
+export class ServerHandshake {
+  private state: State = 'wait_client_key_exchange';
+  private readonly transcript: Hash = createHash('sha256');
+  private readonly reassembler: HandshakeReassembler;
+  private readonly timer: RetransmitTimer;
+  private readonly serverRandom = randomBytes(32);
+  private readonly startedAt = Date.now();
+  private nextSendSeq: number;
+  private flight4: FlightItem[] = [];
+  private ephemeral: Ephemeral | undefined;
+  private identity: Buffer | undefined;
+  private candidates: CandidateKeys[] = [];
+  private chosen: CandidateKeys | undefined;
+  private readonly queued: DTLSRecord[] = [];
+
+  constructor(
+    private readonly host: HandshakeHost,
+    private readonly options: HandshakeOptions,
+    readonly clientHello: ClientHello,
+    clientHelloSeq: number,
+    clientHelloBody: Buffer,
+    private readonly negotiated: Negotiated,
+  ) {
+    // The stateless HelloVerifyRequest took message_seq 0 in the client's count; our next
+    // message carries the same message_seq as the ClientHello it answers (RFC 6347 4.2.2).
+    this.nextSendSeq = clientHelloSeq;
+    this.reassembler = new HandshakeReassembler(clientHelloSeq + 1, options.maxReassemblyBytes);
+    this.transcript.update(encodeHandshake(HandshakeType.client_hello, clientHelloSeq, clientHelloBody));
+    this.timer = new RetransmitTimer(
+      options.retransmit,
+      () => this.host.transmit(this.flight4),
+      () => this.abort(AlertDescription.handshake_failure, 'peer stopped answering'),
+    );
+  }
+
+  get isBusy(): boolean {
+    return this.state === 'resolving';
+  }
+
+  get finished(): boolean {
+    return this.state === 'done' || this.state === 'failed';
+  }
+
+  /** Sends flight 4. */
+  start(): void {
+    const n = this.negotiated;
+    const serverHello = encodeServerHello({
+      serverVersion: DTLS_1_2,
+      random: this.serverRandom,
+      sessionId: Buffer.alloc(0), // no resumption: every handshake is a full one
+      cipherSuite: n.suite.id,
+      compressionMethod: 0,
+      extensions: n.extensions,
+    });
+    this.flight4.push(this.message(HandshakeType.server_hello, serverHello));
+    if (n.suite.keyExchange === 'ecdhe_psk') {
+      this.ephemeral = generateEphemeral(n.group as EcdheGroup);
+      const ske = encodeServerKeyExchangeEcdhePsk(this.options.identityHint, n.group!, this.ephemeral.publicKey);
+      this.flight4.push(this.message(HandshakeType.server_key_exchange, ske));
+    } else if (this.options.identityHint.length > 0) {
+      // RFC 4279 section 2: ServerKeyExchange is omitted when there is no hint to send.
+      const ske = encodeServerKeyExchangePsk(this.options.identityHint);
+      this.flight4.push(this.message(HandshakeType.server_key_exchange, ske));
+    }
+    this.flight4.push(this.message(HandshakeType.server_hello_done, encodeServerHelloDone()));
+    this.host.transmit(this.flight4);
+    this.timer.start(true);
+  }
+
+  /** The client sent its ClientHello again: flight 4 was lost. */
+  onClientHelloRetransmitted(): void {
+    if (this.state === 'wait_client_key_exchange') this.host.transmit(this.flight4);
+  }
+
+  /** Records that arrive while the key lookup runs wait here, a bounded number of them. */
+  enqueue(record: DTLSRecord): void {
+    if (this.queued.length < this.options.maxQueuedRecords) this.queued.push(record);
+  }
+
+  onHandshakeFragment(plaintext: Buffer): void {
+    const fragments = parseHandshakeFragments(plaintext);
+    if (!fragments) return this.abort(AlertDescription.decode_error, 'malformed handshake fragment');
+    let sawOld = false;
+    for (const f of fragments) {
+      const r = this.reassembler.add(f);
+      if (r === 'old') sawOld = true;
+      else if (r === 'invalid') return this.abort(AlertDescription.illegal_parameter, 'inconsistent handshake fragments');
+      // 'over-limit' fragments are dropped; the client retransmits what matters.
+    }
+    if (sawOld && f4Pending(this.state)) this.host.transmit(this.flight4);
+    for (let m = this.reassembler.next(); m && !this.finished; m = this.reassembler.next()) {
+      this.onMessage(m);
+      if (this.state === 'resolving') return; // the rest waits for the key lookup
+    }
+  }
+
+  /** ChangeCipherSpec needs no action: the first epoch-1 record is what switches keys. */
+  onChangeCipherSpec(): void {}
+
+  /**
+   * An epoch-1 record before keys are installed: during a rotation, the client's Finished
+   * is opened with each candidate's keys in turn. Returns the plaintext, or undefined.
+   */
+  openEpoch1(record: DTLSRecord): Buffer | undefined {
+    if (this.state === 'wait_client_key_exchange') {
+      // Reordered ahead of ClientKeyExchange: keep it for when the keys exist.
+      this.enqueue(record);
+      return undefined;
+    }
+    if (this.state !== 'wait_finished' || record.type !== ContentType.handshake) return undefined;
+    for (const c of this.candidates) {
+      const plain = c.clientWrite.open(record.type, record.version, record.epoch, record.sequenceNumber, record.fragment);
+      if (plain) {
+        this.chosen = c;
+        this.host.installEpoch1(c.clientWrite, c.serverWrite);
+        return plain;
+      }
+    }
+    this.abort(AlertDescription.bad_record_mac, 'Finished does not authenticate under any candidate key');
+    return undefined;
+  }
+
+  dispose(): void {
+    this.timer.stop();
+    this.state = this.state === 'done' ? 'done' : 'failed';
+    for (const c of this.candidates) if (c !== this.chosen) c.masterSecret.fill(0);
+    this.candidates = [];
+    this.queued.length = 0;
+  }
+
+  private onMessage(m: HandshakeMessage): void {
+    if (this.state === 'wait_client_key_exchange' && m.msgType === HandshakeType.client_key_exchange) {
+      this.timer.stop(); // flight 5 has begun: flight 4 arrived
+      this.onClientKeyExchange(m);
+    } else if (this.state === 'wait_finished' && m.msgType === HandshakeType.finished) {
+      this.onFinished(m);
+    } else {
+      this.abort(AlertDescription.unexpected_message, `unexpected handshake message ${m.msgType}`);
+    }
+  }
+
+  private onClientKeyExchange(m: HandshakeMessage): void {
+    const cke = parseClientKeyExchange(m.body, this.negotiated.suite.keyExchange);
+    if (!cke) return this.abort(AlertDescription.decode_error, 'malformed ClientKeyExchange');
+    if (cke.identity.length === 0 || cke.identity.length > this.options.maxIdentityLength) {
+      return this.abort(AlertDescription.unknown_psk_identity, 'identity length out of bounds');
+    }
+    let z: Buffer | undefined;
+    if (this.ephemeral) {
+      z = 'publicKey' in cke && cke.publicKey ? this.ephemeral.computeSecret(cke.publicKey) : undefined;
+      if (!z) return this.abort(AlertDescription.illegal_parameter, 'invalid ECDHE public key');
+    }
+    this.identity = Buffer.from(cke.identity);
+    this.transcript.update(encodeHandshake(m.msgType, m.messageSeq, m.body));
+    const sessionHash = this.transcript.copy().digest();
+    this.state = 'resolving';
+    this.options.resolver.resolve(this.identity).then(
+      (candidates) => this.onKeysResolved(candidates, z, sessionHash),
+      (err: unknown) => this.abort(AlertDescription.internal_error, `key lookup failed: ${errorText(err)}`),
+    );
+  }
+
+  private onKeysResolved(candidates: PskCandidate[], z: Buffer | undefined, sessionHash: Buffer): void {
+    if (this.finished) return; // the connection went away while the HSM worked
+    if (candidates.length === 0) return this.abort(AlertDescription.unknown_psk_identity, 'unknown PSK identity');
+    const n = this.negotiated;
+    this.candidates = candidates.map((c) => {
+      const premaster = z ? ecdhePskPremaster(z, c.psk) : pskPremaster(c.psk);
+      const masterSecret = n.extendedMasterSecret
+        ? computeExtendedMasterSecret(premaster, sessionHash)
+        : computeMasterSecret(premaster, this.clientHello.random, this.serverRandom);
+      premaster.fill(0);
+      const keys = deriveKeyBlock(masterSecret, this.clientHello.random, this.serverRandom, n.suite);
+      const opts = { encryptThenMac: n.encryptThenMac };
+      const result: CandidateKeys = {
+        keyLabel: c.keyLabel,
+        masterSecret,
+        clientWrite: n.suite.createProtection(keys.client, opts),
+        serverWrite: n.suite.createProtection(keys.server, opts),
+      };
+      for (const k of [keys.client, keys.server]) {
+        k.macKey.fill(0);
+        k.encKey.fill(0);
+        k.fixedIv.fill(0);
+      }
+      return result;
+    });
+    z?.fill(0);
+    this.state = 'wait_finished';
+    const queued = this.queued.splice(0);
+    this.host.replay(queued);
+    // Records queued during the lookup (CCS, Finished) may not have arrived yet; if flight 5
+    // is lost after this point the client retransmits it and we proceed then.
+    for (let m = this.reassembler.next(); m && !this.finished; m = this.reassembler.next()) this.onMessage(m);
+  }
+
+  private onFinished(m: HandshakeMessage): void {
+    const chosen = this.chosen;
+    if (!chosen) return this.abort(AlertDescription.unexpected_message, 'Finished before ChangeCipherSpec');
+    const fin = parseFinished(m.body);
+    if (!fin) return this.abort(AlertDescription.decode_error, 'malformed Finished');
+    const expected = computeVerifyData(chosen.masterSecret, 'client finished', this.transcript.copy().digest());
+    // Constant time: verify_data is a MAC, and a timing oracle on it would help a forger.
+    if (!timingSafeEqual(expected, fin.verifyData)) {
+      return this.abort(AlertDescription.decrypt_error, 'client Finished does not verify');
+    }
+    this.transcript.update(encodeHandshake(m.msgType, m.messageSeq, m.body));
+    const serverVerify = computeVerifyData(chosen.masterSecret, 'server finished', this.transcript.digest());
+    const finalFlight: FlightItem[] = [
+      { kind: 'change_cipher_spec', epoch: 0 },
+      { kind: 'handshake', epoch: 1, msgType: HandshakeType.finished, messageSeq: this.nextSendSeq++, body: encodeFinished({ verifyData: serverVerify }) },
+    ];
+    this.state = 'done';
+    this.timer.stop();
+    this.host.transmit(finalFlight);
+    this.host.complete({
+      identity: this.identity!,
+      keyLabel: chosen.keyLabel,
+      suiteName: this.negotiated.suite.name,
+      finalFlight,
+      masterSecret: chosen.masterSecret,
+      clientRandom: this.clientHello.random,
+      durationMs: Date.now() - this.startedAt,
+    });
+    this.dispose();
+  }
+
+  private message(msgType: number, body: Buffer): FlightItem {
+    const messageSeq = this.nextSendSeq++;
+    this.transcript.update(encodeHandshake(msgType, messageSeq, body));
+    return { kind: 'handshake', epoch: 0, msgType, messageSeq, body };
+  }
+
+  private abort(alert: number, reason: string): void {
+    if (this.finished) return;
+    this.dispose();
+    this.state = 'failed';
+    this.host.fail(alert, reason);
+  }
+}
+
+function f4Pending(state: State): boolean {
+  return state === 'wait_client_key_exchange';
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,265 @@
+/**
+ * The DTLS 1.2 PSK server: owns the UDP socket, answers ClientHellos statelessly until a
+ * cookie verifies, then keeps one Connection per address and port.
+ *
+ * Nothing a datagram contains can throw out of the socket handler: parsers return undefined,
+ * and a last-resort catch counts the datagram as dropped. No state is allocated and no key is
+ * looked up before the client has echoed a valid cookie (RFC 6347 section 4.2.1).
+ */
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { AlertLevel, ContentType, DTLS_1_0, HandshakeType } from './constants.js';
+import { CookieJar } from './cookie.js';
+import { Connection, peerKey } from './connection.js';
+import { DEFAULT_DTLS_CONFIG, type DtlsServerConfig } from './config.js';
+import { encodeAlert } from './alert.js';
+import { parseClientHello, type ClientHello } from './handshake/client-hello.js';
+import { encodeHandshake, parseHandshakeFragments } from './handshake/header.js';
+import { encodeHelloVerifyRequest } from './handshake/hello-verify-request.js';
+import { isFailure, negotiate } from './negotiation.js';
+import { encodeRecord, parseRecords, type DTLSRecord } from './record.js';
+import { ServerHandshake, type HandshakeResult } from './server-handshake.js';
+import type { KeyResolver } from '../keys/types.js';
+import type { PeerIdentity, SecureEndpoint } from '../coap/types.js';
+import { silentLogger, type Logger } from '../log.js';
+
+export interface DtlsServerOptions extends Partial<DtlsServerConfig> {
+  resolver: KeyResolver;
+  logger?: Logger;
+}
+
+export type DropReason = 'malformed' | 'no_session' | 'bad_cookie_hello' | 'handshake_limit' | 'internal';
+
+export interface HandshakeEvent {
+  readonly address: string;
+  readonly port: number;
+  readonly identity?: string;
+  readonly keyLabel?: string;
+  readonly cipherSuite?: string;
+  readonly durationMs: number;
+  readonly result: 'ok' | 'failed';
+  readonly reason?: string;
+}
+
+interface InitialHello {
+  readonly hello: ClientHello;
+  readonly messageSeq: number;
+  readonly body: Buffer;
+}
+
+export class DtlsServer extends EventEmitter implements SecureEndpoint {
+  readonly config: DtlsServerConfig;
+  private readonly resolver: KeyResolver;
+  private readonly log: Logger;
+  private readonly cookies: CookieJar;
+  private readonly connections = new Map<string, Connection>();
+  private socket: dgram.Socket | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private handshakes = 0;
+  readonly stats = { datagrams: 0, dropped: {} as Record<string, number>, handshakesOk: 0, handshakesFailed: 0 };
+
+  constructor(options: DtlsServerOptions) {
+    super();
+    const { resolver, logger, ...overrides } = options;
+    this.config = { ...DEFAULT_DTLS_CONFIG, ...overrides };
+    this.resolver = resolver;
+    this.log = logger ?? silentLogger();
+    this.cookies = new CookieJar(this.config.cookieRotationMs);
+  }
+
+  /** Binds a UDP socket and starts serving. Resolves with the bound address. */
+  async listen(port: number, host = '0.0.0.0'): Promise<{ address: string; port: number }> {
+    const socket = dgram.createSocket({
+      type: host.includes(':') ? 'udp6' : 'udp4',
+      recvBufferSize: this.config.recvBufferSize,
+      sendBufferSize: this.config.sendBufferSize,
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    socket.on('error', (err) => this.log.error({ err: err.message }, 'udp socket error'));
+    socket.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo.address, rinfo.port));
+    this.socket = socket;
+    this.sweeper = setInterval(() => this.sweep(), 1000);
+    this.sweeper.unref();
+    const a = socket.address();
+    return { address: a.address, port: a.port };
+  }
+
+  /** Sends close_notify to every session and closes the socket. */
+  async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    for (const conn of [...this.connections.values()]) conn.close('server closing', conn.state === 'established');
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+
+  get sessionCount(): number {
+    return this.connections.size - this.handshakes;
+  }
+
+  get handshakeCount(): number {
+    return this.handshakes;
+  }
+
+  // --- SecureEndpoint ---
+
+  send(address: string, port: number, data: Buffer): boolean {
+    const conn = this.connections.get(peerKey(address, port));
+    return conn ? conn.sendApplicationData(data) : false;
+  }
+
+  peer(address: string, port: number): PeerIdentity | undefined {
+    const s = this.connections.get(peerKey(address, port))?.session;
+    if (!s) return undefined;
+    return { identity: s.identity.toString('utf8'), identityBytes: s.identity, keyLabel: s.keyLabel, cipherSuite: s.suiteName };
+  }
+
+  // --- inbound ---
+
+  /** Public so that tests and the load generator can feed datagrams without a socket. */
+  onDatagram(msg: Buffer, address: string, port: number): void {
+    this.stats.datagrams++;
+    try {
+      this.route(msg, address, port);
+    } catch (err) {
+      // A bug, not a peer's fault: count it and keep serving everyone else.
+      this.drop('internal');
+      this.log.error({ err: err instanceof Error ? err.message : String(err), address, port }, 'datagram handler failed');
+    }
+  }
+
+  private route(msg: Buffer, address: string, port: number): void {
+    const { records } = parseRecords(msg);
+    if (records.length === 0) return this.drop('malformed');
+    const conn = this.connections.get(peerKey(address, port));
+    const first = records[0];
+    if (first.epoch === 0 && first.type === ContentType.handshake) {
+      const initial = readInitialClientHello(first);
+      if (initial) return this.onClientHello(initial, first, address, port, conn);
+    }
+    if (!conn) return this.drop('no_session');
+    conn.onRecords(records);
+  }
+
+  private onClientHello(initial: InitialHello, record: DTLSRecord, address: string, port: number, conn: Connection | undefined): void {
+    const ch = initial.hello;
+    // The same ClientHello again: our flight 4 was lost on its way.
+    if (conn?.handshake && conn.handshake.clientHello.random.equals(ch.random)) {
+      conn.handshake.onClientHelloRetransmitted();
+      return;
+    }
+    const cookieInput = { address, port, clientVersion: ch.clientVersion, random: ch.random, sessionId: ch.sessionId, cipherSuites: ch.cipherSuites };
+    if (ch.cookie.length === 0 || !this.cookies.verify(cookieInput, ch.cookie)) {
+      if (ch.cookie.length > 0) this.drop('bad_cookie_hello');
+      this.sendHelloVerifyRequest(this.cookies.issue(cookieInput), initial.messageSeq, record.sequenceNumber, address, port);
+      return;
+    }
+    if (this.handshakes >= this.config.maxHandshakes) return this.drop('handshake_limit');
+    const negotiated = negotiate(ch, this.config);
+    if (isFailure(negotiated)) {
+      this.sendPlainAlert(negotiated.alert, record.sequenceNumber, address, port);
+      this.emitHandshake({ address, port, durationMs: 0, result: 'failed', reason: negotiated.reason });
+      return;
+    }
+    // A valid cookie from an address that has a session: the device rebooted (RFC 6347 4.2.8).
+    conn?.close('replaced by a new handshake', false);
+    this.evictIfFull();
+    const fresh = new Connection(address, port, this.connectionEvents(address, port), this.config.mtu, record.sequenceNumber + 1);
+    const handshake = new ServerHandshake(fresh, {
+      resolver: this.resolver,
+      identityHint: this.config.identityHint,
+      maxIdentityLength: this.config.maxIdentityLength,
+      retransmit: this.config.retransmit,
+      maxQueuedRecords: this.config.maxQueuedRecords,
+      maxReassemblyBytes: this.config.maxReassemblyBytes,
+    }, ch, initial.messageSeq, initial.body, negotiated);
+    fresh.attachHandshake(handshake);
+    this.connections.set(fresh.key, fresh);
+    this.handshakes++;
+    handshake.start();
+  }
+
+  private connectionEvents(address: string, port: number) {
+    return {
+      sendDatagram: (d: Buffer) => this.socket?.send(d, port, address),
+      onEstablished: (conn: Connection, r: HandshakeResult) => {
+        this.handshakes--;
+        this.stats.handshakesOk++;
+        const identity = r.identity.toString('utf8');
+        this.log.info({ address, port, identity, keyLabel: r.keyLabel, suite: r.suiteName, ms: r.durationMs }, 'handshake ok');
+        this.emitHandshake({ address, port, identity, keyLabel: r.keyLabel, cipherSuite: r.suiteName, durationMs: r.durationMs, result: 'ok' });
+        this.emit('session', conn, r);
+      },
+      onData: (_conn: Connection, data: Buffer) => this.emit('data', address, port, data),
+      onClosed: (conn: Connection, reason: string, failedHandshake: boolean) => {
+        if (this.connections.get(conn.key) === conn) this.connections.delete(conn.key);
+        if (failedHandshake) {
+          this.handshakes--;
+          this.stats.handshakesFailed++;
+          this.log.info({ address, port, reason }, 'handshake failed');
+          this.emitHandshake({ address, port, durationMs: Date.now() - conn.createdAt, result: 'failed', reason });
+        } else {
+          this.log.debug({ address, port, reason }, 'session closed');
+        }
+        this.emit('closed', address, port, reason);
+      },
+    };
+  }
+
+  private sendHelloVerifyRequest(cookie: Buffer, messageSeq: number, recordSeq: number, address: string, port: number): void {
+    // RFC 6347 4.2.1: the HelloVerifyRequest reuses the ClientHello's message_seq and record
+    // sequence number, and says DTLS 1.0 so that any client version can read it.
+    const hvr = encodeHandshake(HandshakeType.hello_verify_request, messageSeq, encodeHelloVerifyRequest({ cookie }));
+    this.socket?.send(encodeRecord(ContentType.handshake, DTLS_1_0, 0, recordSeq, hvr), port, address);
+  }
+
+  private sendPlainAlert(description: number, recordSeq: number, address: string, port: number): void {
+    this.socket?.send(encodeRecord(ContentType.alert, DTLS_1_0, 0, recordSeq, encodeAlert(AlertLevel.fatal, description)), port, address);
+  }
+
+  private emitHandshake(e: HandshakeEvent): void {
+    this.emit('handshake', e);
+  }
+
+  private drop(reason: DropReason): void {
+    this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
+  }
+
+  /** Idle sessions and stalled handshakes are closed here, once a second, not by a timer each. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const conn of [...this.connections.values()]) {
+      if (conn.state === 'handshaking' && now - conn.createdAt > this.config.handshakeTimeoutMs) {
+        conn.close('handshake timeout', false);
+      } else if (conn.state === 'established' && now - conn.lastActivity > this.config.idleTimeoutMs) {
+        conn.close('idle timeout', true);
+      }
+    }
+  }
+
+  /** At the session limit, the session idle the longest makes room for the newcomer. */
+  private evictIfFull(): void {
+    if (this.connections.size - this.handshakes < this.config.maxSessions) return;
+    let idlest: Connection | undefined;
+    for (const c of this.connections.values()) {
+      if (c.state === 'established' && (!idlest || c.lastActivity < idlest.lastActivity)) idlest = c;
+    }
+    idlest?.close('evicted: session limit', true);
+  }
+}
+
+/** A ClientHello that fits in one record, unfragmented: the only kind answered statelessly. */
+function readInitialClientHello(record: DTLSRecord): InitialHello | undefined {
+  const fragments = parseHandshakeFragments(record.fragment);
+  if (!fragments || fragments.length !== 1) return undefined;
+  const f = fragments[0];
+  if (f.msgType !== HandshakeType.client_hello || f.fragmentOffset !== 0 || f.fragmentLength !== f.length) return undefined;
+  const hello = parseClientHello(f.body);
+  return hello ? { hello, messageSeq: f.messageSeq, body: f.body } : undefined;
+}
