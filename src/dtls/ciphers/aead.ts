@@ -20,6 +20,11 @@ const NONCE_LENGTH = 12;
 const EXPLICIT_NONCE_LENGTH = 8;
 const SEQ_NUM_OFFSET = NONCE_LENGTH - EXPLICIT_NONCE_LENGTH; // 4
 
+// An empty Buffer may have no backing store (randomBytes(0) does); node then hands OpenSSL a NULL
+// input, which CCM reads as "no update" and fails with "tag not set". A view of a real
+// allocation is never NULL.
+const EMPTY = Buffer.alloc(1).subarray(0, 0);
+
 /** Bytes seal() adds: the explicit nonce (if any) and the tag. */
 export function aeadExpansion(parameters: AeadParameters): number {
   return (parameters.nonce === 'explicit' ? EXPLICIT_NONCE_LENGTH : 0) + parameters.tagLength;
@@ -55,7 +60,7 @@ export function createAeadProtection(keys: DirectionKeys, parameters: AeadParame
       writeAdditionalData(aad, epoch, seq, type, version, plaintext.length);
       const cipher = createCipheriv(ccmAlgorithm, key, nonce, cipherOptions);
       cipher.setAAD(aad, { plaintextLength: plaintext.length });
-      const ciphertext = cipher.update(plaintext);
+      const ciphertext = cipher.update(plaintext.length === 0 ? EMPTY : plaintext);
       cipher.final(); // no output for these modes; computes the tag
       const out = Buffer.allocUnsafe(overhead + plaintext.length);
       if (explicit) nonce.copy(out, 0, SEQ_NUM_OFFSET);
@@ -77,7 +82,7 @@ export function createAeadProtection(keys: DirectionKeys, parameters: AeadParame
         const decipher = createDecipheriv(ccmAlgorithm, key, nonce, cipherOptions);
         decipher.setAuthTag(fragment.subarray(tagStart));
         decipher.setAAD(aad, { plaintextLength: length });
-        const plaintext = decipher.update(fragment.subarray(explicitLength, tagStart));
+        const plaintext = decipher.update(length === 0 ? EMPTY : fragment.subarray(explicitLength, tagStart));
         decipher.final(); // throws when the tag does not verify
         return plaintext;
       } catch {
