@@ -24,14 +24,14 @@ export interface RouteRequest extends IncomingMessage, PeerIdentity {
  * Observe registrations (GET with Observe: 0) receive node-coap's ObserveWriteStream instead,
  * which has the same write/end/setOption/statusCode surface.
  */
-export type Handler = (req: RouteRequest, res: OutgoingMessage) => void | Promise<void>;
+export type Handler = (req: RouteRequest, res: OutgoingMessage) => unknown;
 
 /** Runs before the handler (and before 4.04/4.05); call `next()` to go on, or answer `res`. */
 export type Middleware = (
   req: RouteRequest,
   res: OutgoingMessage,
   next: () => Promise<void>,
-) => void | Promise<void>;
+) => unknown;
 
 /** Link attributes (RFC 6690 section 3; obs from RFC 7641) shown in /.well-known/core. */
 export interface LinkAttributes {
@@ -335,9 +335,12 @@ export class Router {
       ((_req, out) => (pathKnown ? reply(out, '4.05', 'Method Not Allowed') : reply(out, '4.04', 'Not Found')));
     const dispatch = async (i: number): Promise<void> => {
       const middleware = this.middlewares[i];
-      if (middleware === undefined) return final(rreq, res);
+      if (middleware === undefined) {
+        await final(rreq, res);
+        return;
+      }
       let called = false;
-      return middleware(rreq, res, () => {
+      await middleware(rreq, res, () => {
         if (called) return Promise.reject(new Error('next() called twice'));
         called = true;
         return dispatch(i + 1);

@@ -29,7 +29,9 @@ export interface DroppedSend {
   error: Error;
 }
 
-type Callback = (error: Error | null, bytes?: number) => void;
+type SendData = string | NodeJS.ArrayBufferView | readonly unknown[];
+/** As with a real socket: (error, 0) on failure, (null, bytes) on success. */
+type SendCallback = (error: Error | null, bytes: number) => void;
 
 function codedError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
@@ -108,6 +110,12 @@ export class DtlsCoapSocket extends dgram.Socket {
   }
 
   /** Same overloads as dgram.Socket#send; the data goes to the DTLS session at address:port. */
+  override send(msg: SendData, port?: number, address?: string, callback?: SendCallback): void;
+  override send(msg: SendData, port?: number, callback?: SendCallback): void;
+  override send(msg: SendData, callback?: SendCallback): void;
+  override send(msg: SendData, offset: number, length: number, port?: number, address?: string, callback?: SendCallback): void;
+  override send(msg: SendData, offset: number, length: number, port?: number, callback?: SendCallback): void;
+  override send(msg: SendData, offset: number, length: number, callback?: SendCallback): void;
   override send(...args: unknown[]): void {
     let [msg, offset, length, port, address, callback] = args;
     let data: Buffer;
@@ -127,7 +135,7 @@ export class DtlsCoapSocket extends dgram.Socket {
       callback = address;
       address = undefined;
     }
-    const cb = typeof callback === 'function' ? (callback as Callback) : undefined;
+    const cb = typeof callback === 'function' ? (callback as SendCallback) : undefined;
     const portNumber = Number(port);
     const target = this.resolveAddress(typeof address === 'string' ? address : undefined, portNumber);
     const closedAtCall = this.closed;
@@ -150,7 +158,7 @@ export class DtlsCoapSocket extends dgram.Socket {
         }
       }
       if (cb !== undefined) {
-        if (error !== undefined) cb(error);
+        if (error !== undefined) cb(error, 0);
         else cb(null, data.length);
       } else if (error !== undefined) {
         // Not 'error': a peer that went away is not a socket failure, and node-coap would
@@ -207,7 +215,7 @@ export class DtlsCoapSocket extends dgram.Socket {
   }
 
   // Socket options have no meaning here: the DTLS server configures its own socket.
-  override setBroadcast(): void {}
+  override setBroadcast(_flag: boolean): void {}
   override setTTL(ttl: number): number {
     return ttl;
   }
@@ -217,11 +225,11 @@ export class DtlsCoapSocket extends dgram.Socket {
   override setMulticastLoopback(flag: boolean): boolean {
     return flag;
   }
-  override setMulticastInterface(): void {}
-  override addMembership(): void {}
-  override dropMembership(): void {}
-  override addSourceSpecificMembership(): void {}
-  override dropSourceSpecificMembership(): void {}
+  override setMulticastInterface(_multicastInterface: string): void {}
+  override addMembership(_multicastAddress: string, _multicastInterface?: string): void {}
+  override dropMembership(_multicastAddress: string, _multicastInterface?: string): void {}
+  override addSourceSpecificMembership(_source: string, _group: string, _multicastInterface?: string): void {}
+  override dropSourceSpecificMembership(_source: string, _group: string, _multicastInterface?: string): void {}
   override setRecvBufferSize(size: number): void {
     this.recvBufferSize = size;
   }
