@@ -7,7 +7,7 @@
  *    extra on the wire.
  */
 import { createCipheriv, createDecipheriv, createSecretKey, type CipherCCMTypes, type KeyObject } from 'node:crypto';
-import type { DirectionKeys, RecordProtection } from './types.js';
+import type { CipherSuite, DirectionKeys, RecordProtection } from './types.js';
 import { ADDITIONAL_DATA_LENGTH, writeAdditionalData, writeSeqNum } from './additional-data.js';
 
 export interface AeadParameters {
@@ -26,8 +26,23 @@ const SEQ_NUM_OFFSET = NONCE_LENGTH - EXPLICIT_NONCE_LENGTH; // 4
 const EMPTY = Buffer.alloc(1).subarray(0, 0);
 
 /** Bytes seal() adds: the explicit nonce (if any) and the tag. */
-export function aeadExpansion(parameters: AeadParameters): number {
+function aeadExpansion(parameters: AeadParameters): number {
   return (parameters.nonce === 'explicit' ? EXPLICIT_NONCE_LENGTH : 0) + parameters.tagLength;
+}
+
+/** A suite object for an AEAD construction; AEAD suites have no MAC key (RFC 5246 6.2.3.3). */
+export function aeadSuite(
+  identity: Pick<CipherSuite, 'id' | 'name' | 'keyExchange' | 'encKeyLength'>,
+  parameters: AeadParameters,
+): CipherSuite {
+  return {
+    ...identity,
+    macKeyLength: 0,
+    fixedIvLength: parameters.nonce === 'explicit' ? SEQ_NUM_OFFSET : NONCE_LENGTH,
+    aead: true,
+    maxExpansion: aeadExpansion(parameters),
+    createProtection: (keys) => createAeadProtection(keys, parameters),
+  };
 }
 
 export function createAeadProtection(keys: DirectionKeys, parameters: AeadParameters): RecordProtection {

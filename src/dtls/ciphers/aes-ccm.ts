@@ -1,21 +1,12 @@
 /** TLS_PSK_WITH_AES_128_CCM_8 and TLS_PSK_WITH_AES_128_CCM (RFC 6655 sections 3 and 4: 8- or 16-byte tag). */
-import type { CipherSuite } from './types.js';
-import { aeadExpansion, createAeadProtection, type AeadParameters } from './aead.js';
+import { aeadSuite } from './aead.js';
 
-function ccmSuite(id: number, name: string, tagLength: 8 | 16): CipherSuite {
-  const parameters: AeadParameters = { algorithm: 'aes-128-ccm', tagLength, nonce: 'explicit' };
-  return {
-    id,
-    name,
-    keyExchange: 'psk',
-    macKeyLength: 0,
-    encKeyLength: 16,
-    fixedIvLength: 4,
-    aead: true,
-    maxExpansion: aeadExpansion(parameters),
-    createProtection: (keys) => createAeadProtection(keys, parameters),
-  };
-}
+export const TLS_PSK_WITH_AES_128_CCM_8 = aeadSuite(
+  { id: 0xc0a8, name: 'TLS_PSK_WITH_AES_128_CCM_8', keyExchange: 'psk', encKeyLength: 16 },
+  { algorithm: 'aes-128-ccm', tagLength: 8, nonce: 'explicit' },
+);
 
-export const TLS_PSK_WITH_AES_128_CCM_8 = ccmSuite(0xc0a8, 'TLS_PSK_WITH_AES_128_CCM_8', 8);
-export const TLS_PSK_WITH_AES_128_CCM = ccmSuite(0xc0a4, 'TLS_PSK_WITH_AES_128_CCM', 16);
+export const TLS_PSK_WITH_AES_128_CCM = aeadSuite(
+  { id: 0xc0a4, name: 'TLS_PSK_WITH_AES_128_CCM', keyExchange: 'psk', encKeyLength: 16 },
+  { algorithm: 'aes-128-ccm', tagLength: 16, nonce: 'explicit' },
+);
