@@ -1,0 +1,23 @@
+/**
+ * Shared set-up of the interop tests: a real SoftHSM token holding the test master key, and
+ * the answer every peer's key must match, computed apart from the HSM (node:crypto).
+ */
+import { deriveSoftware } from '../../src/keys/derive.js';
+import { createTestToken, type TestToken } from '../helpers/softhsm.js';
+
+/** The master key of issue 3's known-answer vectors; a test key, never a real one. */
+export const TEST_MASTER_HEX = '00112233445566778899aabbccddeeff';
+export const TEST_KEY_LABEL = 'psk-master';
+
+export function expectedPsk(serial: string, masterHex = TEST_MASTER_HEX): Buffer {
+  return deriveSoftware(Buffer.from(masterHex, 'hex'), Buffer.from(serial, 'utf8'));
+}
+
+/** The 32 lowercase hex characters, as a password-style device (libcoap -k) holds them. */
+export function expectedHexKey(serial: string, masterHex = TEST_MASTER_HEX): string {
+  return expectedPsk(serial, masterHex).toString('hex');
+}
+
+export function makeToken(label: string, keys = [{ label: TEST_KEY_LABEL, hex: TEST_MASTER_HEX }]): Promise<TestToken> {
+  return createTestToken({ label, pin: 'interop-test-pin', keys });
+}
