@@ -5,8 +5,9 @@
  * constant memory: batches of serials, and no new batch until the output has drained.
  */
 import { randomBytes } from 'node:crypto';
-import { fstatSync } from 'node:fs';
-import { type FileHandle, open, rename, unlink } from 'node:fs/promises';
+import { type WriteStream, createWriteStream, fstatSync } from 'node:fs';
+import { once } from 'node:events';
+import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { UserError } from '../errors.js';
@@ -121,30 +122,36 @@ function write(out: Writable, text: string): Promise<void> | undefined {
 
 /** A file written under a temporary name next to the target and renamed into place at the end. */
 class AtomicFile {
-  private constructor(readonly target: string, readonly temp: string, private readonly handle: FileHandle, readonly stream: Writable) {}
+  private constructor(readonly target: string, readonly temp: string, readonly stream: WriteStream) {}
 
   static async create(target: string): Promise<AtomicFile> {
     const temp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    let handle: FileHandle;
+    // 0600: the file holds device keys. 'wx': never follow or reuse someone else's file.
+    const stream = createWriteStream(temp, { flags: 'wx', mode: 0o600 });
     try {
-      // 0600: the file holds device keys.
-      handle = await open(temp, 'wx', 0o600);
+      await once(stream, 'open');
     } catch (e) {
       throw new UserError(`--out cannot be written: ${target} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
     }
-    return new AtomicFile(target, temp, handle, handle.createWriteStream({ autoClose: false }));
+    return new AtomicFile(target, temp, stream);
   }
 
   async commit(): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
-    await this.handle.sync();
-    await this.handle.close();
+    const closed = once(this.stream, 'close');
+    this.stream.end();
+    await closed;
+    // Data on disk before the name points at it: a crash leaves the old file or the new one.
+    const handle = await open(this.temp, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(this.temp, this.target);
   }
 
   async abort(): Promise<void> {
     this.stream.destroy();
-    await this.handle.close().catch(() => {});
     await unlink(this.temp).catch(() => {});
   }
 }
