@@ -15,14 +15,14 @@ function program(): Command {
   cli
     .command('serve')
     .description('serve CoAP over DTLS-PSK (key settings: COAP_PSK_* environment)')
-    .option('--host <host>', 'address to bind (env COAP_PSK_HOST)')
-    .option('--port <port>', 'UDP port (env COAP_PSK_PORT)', '5684')
+    .option('--host <host>', 'address to bind (env COAP_PSK_HOST, default 0.0.0.0)')
+    .option('--port <port>', 'UDP port (env COAP_PSK_PORT, default 5684)')
     .option('--routes <file>', 'module that mounts routes')
-    .action(async (o: { host?: string; port: string; routes?: string }) => {
-      const port = Number(o.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port must be 0..65535 (got "${o.port}")`);
+    .option('--init-dev', 'create the development token first when it is missing (dev start script)')
+    .action(async (o: { host?: string; port?: string; routes?: string; initDev?: boolean }) => {
+      // Left dynamic: serve pulls in the whole DTLS stack, which derive and hsm do not need.
       const { runServe } = await import('./serve.js');
-      await runServe({ host: o.host, port, routesFile: o.routes });
+      await runServe({ host: o.host, port: o.port, routesFile: o.routes, ...(o.initDev ? { autoInitDev: true } : {}) });
     });
 
   cli

@@ -1,15 +1,14 @@
 /**
  * `coap-psk derive` as an operator runs it: the real binary, a real SoftHSM token.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestToken, createTestToken } from '../helpers/softhsm.js';
+import { type Run, runCli } from './run.js';
 import { MASTER_HEX, OLD_MASTER_HEX, VECTORS } from '../keys/vectors.js';
 
-const BIN = resolve('bin/coap-psk.js');
 let token: TestToken;
 let work: string;
 
@@ -29,25 +28,8 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 function run(args: string[], opts: { stdin?: string; env?: Record<string, string | undefined> } = {}): Promise<Run> {
-  return new Promise((done, fail) => {
-    const env: Record<string, string | undefined> = { ...process.env, ...token.env, ...opts.env };
-    for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-    const child = spawn(process.execPath, [BIN, ...args], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-    child.stdin.end(opts.stdin ?? '');
-  });
+  return runCli(args, { ...token.env, ...opts.env }, opts.stdin);
 }
 
 const expectOneLineError = (r: Run, message: RegExp): void => {

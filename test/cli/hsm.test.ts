@@ -2,10 +2,9 @@
  * `coap-psk hsm ...` through the real binary on a real SoftHSM token, and `hsm init-dev`
  * in-process on a temporary project root (so the project's own .dev/ is left alone).
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDerive } from '../../src/cli/derive.js';
@@ -13,9 +12,9 @@ import { hsmInitDev } from '../../src/cli/hsm.js';
 import { loadKeyConfig, openKeySource } from '../../src/config/keys.js';
 import { P11, acquireModule, login, openSession, releaseModule, requireSlot } from '../../src/keys/p11.js';
 import { type TestToken, createTestToken } from '../helpers/softhsm.js';
+import { runCli } from './run.js';
 import { MASTER_HEX, MASTER_KCV, OLD_MASTER_HEX, VECTORS } from '../keys/vectors.js';
 
-const BIN = resolve('bin/coap-psk.js');
 const PIN = '8642';
 let token: TestToken;
 let work: string;
@@ -30,16 +29,7 @@ afterAll(async () => {
 });
 
 function run(args: string[], opts: { stdin?: string | Buffer; env?: Record<string, string> } = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...token.env, ...opts.env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-    child.stdin.end(opts.stdin ?? '');
-  });
+  return runCli(args, { ...token.env, ...opts.env }, opts.stdin);
 }
 
 describe('coap-psk hsm', () => {
