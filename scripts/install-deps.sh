@@ -20,7 +20,8 @@ fi
 if [ "$(id -u)" -eq 0 ]; then
   SUDO=()
 elif command -v sudo >/dev/null 2>&1; then
-  SUDO=(sudo -n)  # -n: fail instead of prompting; CI has no stdin
+  # Prompt for a password only when someone is there to type it (CI has no stdin).
+  if [ -t 0 ]; then SUDO=(sudo); else SUDO=(sudo -n); fi
 else
   echo "install-deps: need root or sudo to install: ${missing[*]}" >&2
   exit 1
