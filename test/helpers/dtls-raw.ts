@@ -220,9 +220,11 @@ export class RawUdpPeer {
     socket.on('error', () => {});
   }
 
-  static async open(serverPort: number): Promise<RawUdpPeer> {
+  /** `sourceAddress` may be any 127.x.y.z: Linux routes all of 127/8 to the loopback interface,
+   * so one test can play many source addresses without leaving the machine. */
+  static async open(serverPort: number, sourceAddress = LOOPBACK): Promise<RawUdpPeer> {
     const s = dgram.createSocket('udp4');
-    await new Promise<void>((done) => s.bind(0, LOOPBACK, done));
+    await new Promise<void>((done) => s.bind(0, sourceAddress, done));
     return new RawUdpPeer(s, serverPort);
   }
 
