@@ -9,6 +9,7 @@
  */
 import { statSync } from 'node:fs';
 import { UserError } from '../errors.js';
+import { DenyListResolver } from '../keys/deny-list.js';
 import { CachingResolver, type CacheOptions } from '../keys/cache.js';
 import {
   DEV_KEY_LABEL, DEV_TOKEN_LABEL, PROJECT_ROOT, SOFTHSM_MODULE, devPaths, initDevToken, readPinFile,
@@ -31,7 +32,10 @@ export interface Pkcs11KeyConfig {
   /** Nothing was configured: the project's development token. */
   devDefault: boolean;
   poolSize: number;
+  /** Accept a master key that is extractable or not sensitive (COAP_PSK_ALLOW_EXTRACTABLE_KEY / --allow-extractable-key). */
+  allowExtractableKey: boolean;
   cache: CacheOptions;
+  denyListFile?: string;
 }
 
 export interface SoftwareKeyConfig {
@@ -39,6 +43,7 @@ export interface SoftwareKeyConfig {
   keys: { label: string; master: Buffer }[];
   encoding: KeyEncoding;
   cache: CacheOptions;
+  denyListFile?: string;
 }
 
 export type KeyConfig = Pkcs11KeyConfig | SoftwareKeyConfig;
@@ -50,6 +55,8 @@ export interface KeyFlags {
   autoInitDev?: boolean;
   /** Where `.dev/` lives (tests); default: the project root. */
   projectRoot?: string;
+  /** Overrides COAP_PSK_ALLOW_EXTRACTABLE_KEY. */
+  allowExtractableKey?: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -92,11 +99,20 @@ function parseCache(env: Env): CacheOptions {
   };
 }
 
+function parseBool(env: Env, name: string): boolean {
+  const v = setting(env, name);
+  if (v === undefined) return false;
+  if (/^(1|true|yes)$/i.test(v)) return true;
+  if (/^(0|false|no)$/i.test(v)) return false;
+  throw new UserError(`${name} must be true or false (got "${v}")`);
+}
+
 export function loadKeyConfig(env: Env = process.env, flags: KeyFlags = {}): KeyConfig {
   const encodingName = flags.encoding !== undefined ? '--key-encoding' : 'COAP_PSK_KEY_ENCODING';
   const encoding = parseEncoding(flags.encoding ?? setting(env, 'COAP_PSK_KEY_ENCODING'), encodingName);
   const cache = parseCache(env);
   const masterHex = setting(env, 'COAP_PSK_MASTER_KEY_HEX');
+  const denyListFile = setting(env, 'COAP_PSK_DENY_LIST');
   const pkcs11Given = PKCS11_SETTINGS.filter((n) => setting(env, n) !== undefined);
 
   if (masterHex !== undefined) {
@@ -107,10 +123,11 @@ export function loadKeyConfig(env: Env = process.env, flags: KeyFlags = {}): Key
     }
     const labels = parseLabels(setting(env, 'COAP_PSK_KEY_LABEL'), hexes.length === 1 ? ['software'] : hexes.map((_, i) => `software-${i + 1}`));
     if (labels.length !== hexes.length) throw new UserError('COAP_PSK_KEY_LABEL must name one label per key of COAP_PSK_MASTER_KEY_HEX');
-    return { mode: 'software', keys: hexes.map((h, i) => ({ label: labels[i]!, master: Buffer.from(h, 'hex') })), encoding, cache };
+    return { mode: 'software', keys: hexes.map((h, i) => ({ label: labels[i]!, master: Buffer.from(h, 'hex') })), encoding, cache, denyListFile };
   }
 
   const poolSize = parseInt(env, 'COAP_PSK_POOL_SIZE', 4, 1, 256);
+  const allowExtractableKey = flags.allowExtractableKey ?? parseBool(env, 'COAP_PSK_ALLOW_EXTRACTABLE_KEY');
   if (pkcs11Given.length === 0) {
     const dev = devPaths(flags.projectRoot ?? PROJECT_ROOT);
     return {
@@ -123,7 +140,9 @@ export function loadKeyConfig(env: Env = process.env, flags: KeyFlags = {}): Key
       softhsmConf: setting(env, 'SOFTHSM2_CONF') ?? dev.confPath,
       devDefault: true,
       poolSize,
+      allowExtractableKey,
       cache,
+      denyListFile,
     };
   }
 
@@ -145,7 +164,9 @@ export function loadKeyConfig(env: Env = process.env, flags: KeyFlags = {}): Key
     softhsmConf: setting(env, 'SOFTHSM2_CONF'),
     devDefault: false,
     poolSize,
+    allowExtractableKey,
     cache,
+    denyListFile,
   };
 }
 
@@ -188,6 +209,7 @@ export async function openKeySource(config: KeyConfig, flags: KeyFlags = {}): Pr
       keyLabels: config.keyLabels,
       encoding: config.encoding,
       poolSize: config.poolSize,
+      allowExtractableKey: config.allowExtractableKey,
     });
   } catch (e) {
     if (config.devDefault && e instanceof UserError && e.message.startsWith('PKCS#11 token not found')) throw new UserError(DEV_HINT);
@@ -209,5 +231,13 @@ function statSafe(path: string): boolean {
 /** The resolver `serve` uses: the key source behind the cache (unless COAP_PSK_CACHE_MAX=0). */
 export async function createResolver(config: KeyConfig, flags: KeyFlags = {}): Promise<KeyResolver> {
   const source = await openKeySource(config, flags);
-  return config.cache.enabled === false ? source : new CachingResolver(source, config.cache);
+  const cached = config.cache.enabled === false ? source : new CachingResolver(source, config.cache);
+  if (config.denyListFile === undefined) return cached;
+  try {
+    // In front of the cache, so that a reload takes effect for cached serials too.
+    return await DenyListResolver.open(cached, config.denyListFile);
+  } catch (e) {
+    await cached.close();
+    throw e;
+  }
 }

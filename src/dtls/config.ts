@@ -26,6 +26,13 @@ export interface DtlsServerConfig {
   maxSessions: number;
   /** Handshakes in progress at most; past it new ClientHellos (with valid cookies) are refused. */
   maxHandshakes: number;
+  /** Key lookups (HSM derivations) waiting at once; past it new handshakes are refused with an alert. */
+  maxPendingKeyLookups: number;
+  /** A key lookup that has not answered after this long fails its handshake (internal_error). */
+  keyLookupTimeoutMs: number;
+  /** Handshakes per second per source IP address (0: no limit), and the burst allowed above it. */
+  handshakeRatePerSource: number;
+  handshakeBurstPerSource: number;
   /** Records a handshake queues while its key lookup runs. */
   maxQueuedRecords: number;
   /** Bytes of partially received handshake messages per handshake. */
@@ -50,6 +57,10 @@ export const DEFAULT_DTLS_CONFIG: DtlsServerConfig = {
   retransmit: DEFAULT_RETRANSMIT,
   maxSessions: 100_000,
   maxHandshakes: 10_000,
+  maxPendingKeyLookups: 256,
+  keyLookupTimeoutMs: 5_000,
+  handshakeRatePerSource: 50,
+  handshakeBurstPerSource: 100,
   maxQueuedRecords: 16,
   maxReassemblyBytes: 16_384,
   maxIdentityLength: 128,

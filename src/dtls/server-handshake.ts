@@ -59,8 +59,16 @@ export interface HandshakeResult {
   readonly durationMs: number;
 }
 
+/** Key lookups in flight across all handshakes: the HSM queue the server keeps bounded. */
+export interface KeyLookupQueue {
+  pending: number;
+  readonly max: number;
+  readonly timeoutMs: number;
+}
+
 export interface HandshakeOptions {
   readonly resolver: KeyResolver;
+  readonly lookups: KeyLookupQueue;
   readonly identityHint: Buffer;
   readonly maxIdentityLength: number;
   readonly retransmit: RetransmitPolicy;
@@ -230,18 +238,49 @@ export class ServerHandshake {
       z = 'publicKey' in cke && cke.publicKey ? this.ephemeral.computeSecret(cke.publicKey) : undefined;
       if (!z) return this.abort(AlertDescription.illegal_parameter, 'invalid ECDHE public key');
     }
+    const lookups = this.options.lookups;
+    if (lookups.pending >= lookups.max) {
+      // Refuse at once rather than queue without bound: the client learns now, and the
+      // established sessions never wait behind a backlog of derivations.
+      return this.abort(AlertDescription.internal_error, 'key lookup queue full');
+    }
     this.identity = Buffer.from(cke.identity);
     this.transcript.update(encodeHandshake(m.msgType, m.messageSeq, m.body));
     const sessionHash = this.transcript.copy().digest();
     this.state = 'resolving';
-    this.options.resolver.resolve(this.identity).then(
-      (candidates) => this.onKeysResolved(candidates, z, sessionHash),
-      (err: unknown) => this.abort(AlertDescription.internal_error, `key lookup failed: ${errorText(err)}`),
+    lookups.pending++;
+    this.lookUpKeys(sessionHash, z);
+  }
+
+  /**
+   * The asynchronous HSM call, bounded in time. A lookup that answers after its handshake
+   * gave up has its keys wiped at once; its queue slot was released at the timeout.
+   */
+  private lookUpKeys(sessionHash: Buffer, z: Buffer | undefined): void {
+    const lookups = this.options.lookups;
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      clearTimeout(timer);
+      lookups.pending--;
+      return true;
+    };
+    const timer = setTimeout(() => {
+      if (settle()) this.abort(AlertDescription.internal_error, `key lookup timed out after ${lookups.timeoutMs} ms`);
+    }, lookups.timeoutMs);
+    timer.unref();
+    // A resolver that throws instead of rejecting still fails only this handshake.
+    new Promise<PskCandidate[]>((resolve) => resolve(this.options.resolver.resolve(this.identity!))).then(
+      (candidates) => (settle() ? this.onKeysResolved(candidates, z, sessionHash) : wipe(candidates)),
+      (err: unknown) => {
+        if (settle()) this.abort(AlertDescription.internal_error, `key lookup failed: ${errorText(err)}`);
+      },
     );
   }
 
   private onKeysResolved(candidates: PskCandidate[], z: Buffer | undefined, sessionHash: Buffer): void {
-    if (this.finished) return; // the connection went away while the HSM worked
+    if (this.finished) return wipe(candidates); // the connection went away while the HSM worked
     if (candidates.length === 0) return this.abort(AlertDescription.unknown_psk_identity, 'unknown PSK identity');
     const n = this.negotiated;
     this.candidates = candidates.map((c) => {
@@ -266,6 +305,7 @@ export class ServerHandshake {
       return result;
     });
     z?.fill(0);
+    wipe(candidates); // the resolver hands out copies: these bytes are ours to erase
     this.state = 'wait_finished';
     const queued = this.queued.splice(0);
     this.host.replay(queued);
@@ -321,6 +361,10 @@ export class ServerHandshake {
 
 function f4Pending(state: State): boolean {
   return state === 'wait_client_key_exchange';
+}
+
+function wipe(candidates: PskCandidate[]): void {
+  for (const c of candidates) c.psk.fill(0);
 }
 
 function errorText(err: unknown): string {

@@ -8,7 +8,7 @@
  */
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { AlertLevel, ContentType, DTLS_1_0, HandshakeType } from './constants.js';
+import { AlertDescription, AlertLevel, ContentType, DTLS_1_0, HandshakeType } from './constants.js';
 import { CookieJar } from './cookie.js';
 import { Connection, peerKey } from './connection.js';
 import { DEFAULT_DTLS_CONFIG, type DtlsServerConfig } from './config.js';
@@ -18,7 +18,8 @@ import { encodeHandshake, parseHandshakeFragments } from './handshake/header.js'
 import { encodeHelloVerifyRequest } from './handshake/hello-verify-request.js';
 import { isFailure, negotiate } from './negotiation.js';
 import { encodeRecord, parseRecords, type DTLSRecord } from './record.js';
-import { ServerHandshake, type HandshakeResult } from './server-handshake.js';
+import { ServerHandshake, type HandshakeResult, type KeyLookupQueue } from './server-handshake.js';
+import { SourceRateLimiter } from './rate-limit.js';
 import type { KeyResolver } from '../keys/types.js';
 import type { PeerIdentity, SecureEndpoint } from '../coap/types.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -28,7 +29,15 @@ export interface DtlsServerOptions extends Partial<DtlsServerConfig> {
   logger?: Logger;
 }
 
-export type DropReason = 'malformed' | 'no_session' | 'bad_cookie_hello' | 'handshake_limit' | 'internal';
+export type DropReason =
+  | 'malformed'
+  | 'no_session'
+  | 'bad_cookie_hello'
+  | 'handshake_limit'
+  | 'rate_limited'
+  | 'key_lookup_queue_full'
+  | 'closing'
+  | 'internal';
 
 export interface HandshakeEvent {
   readonly address: string;
@@ -56,6 +65,9 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
   private socket: dgram.Socket | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private handshakes = 0;
+  private accepting = true;
+  private readonly lookups: KeyLookupQueue;
+  private readonly rateLimiter: SourceRateLimiter;
   readonly stats = { datagrams: 0, dropped: {} as Record<string, number>, handshakesOk: 0, handshakesFailed: 0 };
 
   constructor(options: DtlsServerOptions) {
@@ -65,6 +77,8 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
     this.resolver = resolver;
     this.log = logger ?? silentLogger();
     this.cookies = new CookieJar(this.config.cookieRotationMs);
+    this.lookups = { pending: 0, max: this.config.maxPendingKeyLookups, timeoutMs: this.config.keyLookupTimeoutMs };
+    this.rateLimiter = new SourceRateLimiter(this.config.handshakeRatePerSource, this.config.handshakeBurstPerSource);
   }
 
   /** Binds a UDP socket and starts serving. Resolves with the bound address. */
@@ -90,8 +104,22 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
     return { address: a.address, port: a.port };
   }
 
+  /** Key lookups waiting for the HSM right now. */
+  get pendingKeyLookups(): number {
+    return this.lookups.pending;
+  }
+
+  /**
+   * First step of a graceful shutdown: no new handshake from now on (ClientHellos are
+   * dropped), while established sessions keep exchanging data until close().
+   */
+  stopAccepting(): void {
+    this.accepting = false;
+  }
+
   /** Sends close_notify to every session and closes the socket. */
   async close(): Promise<void> {
+    this.accepting = false;
     if (this.sweeper) clearInterval(this.sweeper);
     for (const conn of [...this.connections.values()]) conn.close('server closing', conn.state === 'established');
     const socket = this.socket;
@@ -148,6 +176,7 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
   }
 
   private onClientHello(initial: InitialHello, record: DTLSRecord, address: string, port: number, conn: Connection | undefined): void {
+    if (!this.accepting) return this.drop('closing');
     const ch = initial.hello;
     // The same ClientHello again: our flight 4 was lost on its way.
     if (conn?.handshake && conn.handshake.clientHello.random.equals(ch.random)) {
@@ -160,7 +189,16 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
       this.sendHelloVerifyRequest(this.cookies.issue(cookieInput), initial.messageSeq, record.sequenceNumber, address, port);
       return;
     }
-    if (this.handshakes >= this.config.maxHandshakes) return this.drop('handshake_limit');
+    // Everything past this line costs memory or an HSM call: the cookie proved the address,
+    // and these bounds keep any one address, and everyone together, from exhausting either.
+    if (!this.rateLimiter.take(address)) return this.drop('rate_limited');
+    const full = this.handshakes >= this.config.maxHandshakes ? 'handshake_limit' : this.lookups.pending >= this.lookups.max ? 'key_lookup_queue_full' : undefined;
+    if (full) {
+      // Refused at once, with an alert, so the device backs off instead of retransmitting.
+      this.drop(full);
+      this.sendPlainAlert(AlertDescription.internal_error, record.sequenceNumber, address, port);
+      return;
+    }
     const negotiated = negotiate(ch, this.config);
     if (isFailure(negotiated)) {
       this.sendPlainAlert(negotiated.alert, record.sequenceNumber, address, port);
@@ -173,6 +211,7 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
     const fresh = new Connection(address, port, this.connectionEvents(address, port), this.config.mtu, record.sequenceNumber + 1);
     const handshake = new ServerHandshake(fresh, {
       resolver: this.resolver,
+      lookups: this.lookups,
       identityHint: this.config.identityHint,
       maxIdentityLength: this.config.maxIdentityLength,
       retransmit: this.config.retransmit,

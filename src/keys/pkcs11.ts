@@ -14,6 +14,7 @@ import {
   openSession, reinitializeModule, releaseModule, requireSlot, safely,
 } from './p11.js';
 import type { KeyEncoding, KeyResolver, PskCandidate } from './types.js';
+import { keyAttributes } from './admin.js';
 
 export interface Pkcs11ResolverOptions {
   modulePath: string;
@@ -33,6 +34,11 @@ export interface Pkcs11ResolverOptions {
   acceptIdentity?: (identity: Buffer) => boolean;
   /** One-line operational messages (recoveries); never given secrets. Default: stderr. */
   log?: (line: string) => void;
+  /**
+   * Accept a master key that is extractable or not sensitive. Off by default: such a key can
+   * leave the token, which defeats the point of keeping it in an HSM.
+   */
+  allowExtractableKey?: boolean;
 }
 
 /** The token state one generation of sessions belongs to; replaced whole on recovery. */
@@ -85,6 +91,7 @@ export class Pkcs11Resolver implements KeyResolver {
       backoffMs: options.backoffMs ?? { initial: 50, max: 2000 },
       acceptIdentity: options.acceptIdentity ?? isDerivableIdentity,
       log: options.log ?? ((line) => process.stderr.write(`coap-psk: ${line}\n`)),
+      allowExtractableKey: options.allowExtractableKey ?? false,
     };
     // Our own copy: the caller may zero theirs.
     this.pin = Buffer.from(options.pin);
@@ -115,14 +122,27 @@ export class Pkcs11Resolver implements KeyResolver {
       const keys = new Map<string, Handle>();
       for (const label of this.opts.keyLabels) {
         const key = findSecretKey(this.p11, session, label);
-        if (key) keys.set(label, key);
-        else if (strict) throw new UserError(`PKCS#11 key not found: label ${label}`);
+        if (key) {
+          if (strict) this.checkKeyProtection(session, key, label);
+          keys.set(label, key);
+        } else if (strict) throw new UserError(`PKCS#11 key not found: label ${label}`);
       }
       if (keys.size === 0) throw new UserError(`PKCS#11 key not found: label ${this.opts.keyLabels[0]}`);
       return { id, slot, keys, idle: [session], open: 1 };
     } catch (e) {
       safely(() => this.p11.C_CloseSession(session));
       throw e;
+    }
+  }
+
+  private checkKeyProtection(session: Handle, key: Handle, label: string): void {
+    const a = keyAttributes(this.p11, session, key);
+    if (a.extractable || !a.sensitive) {
+      const weakness = a.extractable ? 'extractable' : 'not sensitive';
+      if (!this.opts.allowExtractableKey) {
+        throw new UserError(`PKCS#11 key ${label} is ${weakness}: refusing it (import it again with \`coap-psk hsm import-key\`, or allow it with --allow-extractable-key)`);
+      }
+      this.opts.log(`warning: PKCS#11 key ${label} is ${weakness}; accepted because --allow-extractable-key is set`);
     }
   }
 

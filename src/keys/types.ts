@@ -24,6 +24,8 @@ export interface KeyResolver {
   resolve(identity: Buffer): Promise<PskCandidate[]>;
   /** Releases sessions, zeroes cached keys. Idempotent. */
   close(): Promise<void>;
+  /** Re-reads whatever the resolver reads from files (the deny list); the server calls it on SIGHUP. */
+  reload?(): Promise<number>;
 }
 
 /** How the 16 derived bytes become the PSK the device holds. */

@@ -95,6 +95,17 @@ describe('coap-psk hsm', () => {
     expect(c.stdout).toContain('3 warning(s)');
   });
 
+  it('refuses to derive under the extractable key unless it is explicitly allowed', async () => {
+    // Depends on the 'weak' key made by the test above.
+    const refused = await run(['derive', 'SN1'], { env: { COAP_PSK_KEY_LABEL: 'weak' } });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe('coap-psk: PKCS#11 key weak is extractable: refusing it (import it again with `coap-psk hsm import-key`, or allow it with --allow-extractable-key)\n');
+    const allowed = await run(['derive', 'SN12345'], { env: { COAP_PSK_KEY_LABEL: 'weak', COAP_PSK_ALLOW_EXTRACTABLE_KEY: 'true' } });
+    expect(allowed.code).toBe(0);
+    expect(allowed.stdout).toBe('SN12345 612b3b3f59f516b24a2c831168f701ea\n');
+    expect(allowed.stderr).toContain('warning: PKCS#11 key weak is extractable');
+  });
+
   it('never takes a PIN flag', async () => {
     const r = await run(['hsm', 'kcv', '--label', 'k2025', '--pin', PIN]);
     expect(r.code).not.toBe(0);
