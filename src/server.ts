@@ -1,55 +1,148 @@
 /**
  * The whole server as one object: DTLS endpoint → key resolver → CoAP front → router.
  * This is what `coap-psk serve` runs and what backend teams embed (`createServer`).
+ *
+ * The key path, from the handshake inwards:
+ *   identity pattern (optional) → lookup counter → cache (optional) → derivation timer → `keys`
+ * so that the metrics see both sides of the cache and the health probe reaches the HSM itself.
  */
 import { DtlsServer, type HandshakeEvent } from './dtls/server.js';
 import type { DtlsServerConfig } from './dtls/config.js';
+import type { HandshakeResult } from './dtls/server-handshake.js';
 import { createCoapFront, type CoapFront } from './coap/front.js';
+import { IdentityPattern, identityMiddleware, mapIdentityResolver } from './coap/identity-map.js';
 import { Router } from './coap/router.js';
+import { CachingResolver, type CacheOptions } from './keys/cache.js';
 import type { KeyResolver } from './keys/types.js';
+import { UserError } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
+import { coapMetricsMiddleware, trackRoutes } from './ops/coap-metrics.js';
+import { HealthProbe } from './ops/health.js';
+import { startOpsHttp, type OpsHttpServer } from './ops/http.js';
+import { KeyLogWriter, keyLogWarning } from './ops/keylog.js';
+import { ServerMetrics, type ServerMetricsOptions } from './ops/metrics.js';
+
+export interface MetricsOptions extends ServerMetricsOptions {
+  /** HTTP port of GET /metrics and GET /healthz; none: no listener (read `server.metrics`). */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** How long /healthz waits for the test derivation. Default 2000 ms. */
+  healthTimeoutMs?: number;
+}
 
 export interface CoapPskServerOptions {
-  /** Who knows the devices' keys: a PKCS#11 resolver, a software one, behind a cache or not. */
+  /**
+   * Who knows the devices' keys: a PKCS#11 resolver, a software one. Give the uncached source
+   * and `cache` to have the server put the cache in front of it (then the metrics count cache
+   * hits and misses, and /healthz probes the source itself); a resolver that caches by itself
+   * also works, but its hits are then counted as derivations.
+   */
   keys: KeyResolver;
+  /** A derived-key cache in front of `keys` (see CacheOptions). Default: none. */
+  cache?: CacheOptions | false;
   /** Mounts the backend's routes on the router (GET /whoami and /.well-known/core are built in). */
   routes?: (router: Router) => void | Promise<void>;
   /** DTLS settings; see DtlsServerConfig for each one's meaning and default. */
   dtls?: Partial<DtlsServerConfig>;
   logger?: Logger;
+  /**
+   * Identity mapping: a regex with a named group `serial` (e.g. `^(?<tenant>[^/]+)/(?<serial>.+)$`).
+   * Keys are derived from the serial; identities that do not match are refused; handlers see
+   * `req.serial` and `req.identityParts`.
+   */
+  identity?: { pattern: string | RegExp };
+  /** Prometheus metrics (always collected, in `server.metrics.registry`) and their HTTP port. */
+  metrics?: MetricsOptions;
+  /**
+   * NSS key log file (CLIENT_RANDOM lines) for Wireshark: every session's master secret is
+   * appended to it. Lab use only; a warning is logged when it is on.
+   */
+  keylog?: string;
 }
 
 export interface CoapPskServer {
   readonly dtls: DtlsServer;
   readonly router: Router;
-  /** Binds the UDP socket; resolves with the address actually bound (port 0 picks one). */
+  readonly metrics: ServerMetrics;
+  readonly health: HealthProbe;
+  /** Where /metrics and /healthz listen, once listen() has run with a metrics port. */
+  readonly ops: { address: string; port: number } | undefined;
+  /** Binds the UDP socket (and the metrics port); resolves with the address actually bound (port 0 picks one). */
   listen(port?: number, host?: string): Promise<{ address: string; port: number }>;
-  /** close_notify to every session, then the socket; the key resolver is closed too. */
+  /** close_notify to every session, then the socket; the key resolver is closed too. Idempotent. */
   close(): Promise<void>;
   on(event: 'handshake', listener: (e: HandshakeEvent) => void): void;
 }
 
 export async function createServer(options: CoapPskServerOptions): Promise<CoapPskServer> {
   const logger = options.logger ?? silentLogger();
-  const dtls = new DtlsServer({ ...options.dtls, resolver: options.keys, logger });
+  const metrics = new ServerMetrics(options.metrics ?? {});
+  const pattern = options.identity ? new IdentityPattern(options.identity.pattern) : undefined;
+
+  const source = options.keys;
+  let resolver: KeyResolver = metrics.instrumentSource(source);
+  if (options.cache) resolver = new CachingResolver(resolver, options.cache);
+  resolver = metrics.instrumentLookups(resolver);
+  if (pattern) resolver = mapIdentityResolver(resolver, pattern, () => metrics.identityRefused.inc());
+  const keys = resolver;
+
+  const health = new HealthProbe(source, options.metrics?.healthTimeoutMs ?? 2000, (r) => metrics.hsmUp.set(r.ok ? 1 : 0));
+  const keylog = options.keylog ? new KeyLogWriter(options.keylog) : undefined;
+  if (keylog) logger.warn({ keylog: keylog.path }, keyLogWarning(keylog.path));
+
+  const dtls = new DtlsServer({ ...options.dtls, resolver: keys, logger });
+  metrics.attach(dtls);
+  if (keylog) dtls.on('session', (_conn: unknown, r: HandshakeResult) => keylog.log(r));
+
   const router = new Router({ logger: routerLogger(logger) });
+  // Ours first, so that they run before any middleware the backend adds.
+  router.use(identityMiddleware(pattern));
+  router.use(coapMetricsMiddleware(metrics));
+  trackRoutes(router);
   await options.routes?.(router);
+
   let front: CoapFront | undefined;
+  let ops: OpsHttpServer | undefined;
+  let closing: Promise<void> | undefined;
   return {
     dtls,
     router,
+    metrics,
+    health,
+    get ops() {
+      return ops ? { address: ops.address, port: ops.port } : undefined;
+    },
     async listen(port = 5684, host = '0.0.0.0') {
       const bound = await dtls.listen(port, host);
-      front = await createCoapFront(dtls, router, {
-        logger: routerLogger(logger),
-        socket: { type: host.includes(':') ? 'udp6' : 'udp4', localAddress: { ...bound, family: host.includes(':') ? 'IPv6' : 'IPv4' } },
-      });
+      try {
+        front = await createCoapFront(dtls, router, {
+          logger: routerLogger(logger),
+          socket: { type: host.includes(':') ? 'udp6' : 'udp4', localAddress: { ...bound, family: host.includes(':') ? 'IPv6' : 'IPv4' } },
+        });
+        const m = options.metrics;
+        if (m?.port !== undefined) {
+          const opsHost = m.host ?? '127.0.0.1';
+          ops = await startOpsHttp(metrics, health, m.port, opsHost).catch((e: NodeJS.ErrnoException) => {
+            throw new UserError(`metrics: cannot listen on ${opsHost}:${m.port}: ${e.code ?? e.message}`);
+          });
+        }
+      } catch (e) {
+        await front?.close();
+        await dtls.close();
+        throw e;
+      }
       return bound;
     },
-    async close() {
-      await front?.close();
-      await dtls.close();
-      await options.keys.close();
+    close() {
+      closing ??= (async () => {
+        await front?.close();
+        await dtls.close();
+        await ops?.close();
+        await keylog?.close();
+        await keys.close();
+      })();
+      return closing;
     },
     on(event, listener) {
       dtls.on(event, listener);

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { UserError } from '../errors.js';
+import { settings } from '../config/schema.js';
 
 function program(): Command {
   const cli = new Command('coap-psk')
@@ -12,18 +13,29 @@ function program(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-  cli
+  const serve = cli
     .command('serve')
-    .description('serve CoAP over DTLS-PSK (key settings: COAP_PSK_* environment)')
-    .option('--host <host>', 'address to bind (env COAP_PSK_HOST, default 0.0.0.0)')
-    .option('--port <port>', 'UDP port (env COAP_PSK_PORT, default 5684)')
-    .option('--routes <file>', 'module that mounts routes')
-    .option('--init-dev', 'create the development token first when it is missing (dev start script)')
-    .action(async (o: { host?: string; port?: string; routes?: string; initDev?: boolean }) => {
-      // Left dynamic: serve pulls in the whole DTLS stack, which derive and hsm do not need.
-      const { runServe } = await import('./serve.js');
-      await runServe({ host: o.host, port: o.port, routesFile: o.routes, ...(o.initDev ? { autoInitDev: true } : {}) });
+    .description('serve CoAP over DTLS-PSK; settings from flags > environment > --config file > defaults')
+    .option('--config <file>', 'configuration file (JSON or YAML; sections listener, keys, dtls, metrics, log, keylog, routes, identity)')
+    .option('--print-config', 'print the effective configuration (secrets masked) and exit')
+    .option('--init-dev', 'create the development token first when it is missing (dev start script)');
+  // One option per setting of the config schema that has a flag (never the PIN or a key).
+  for (const s of settings()) {
+    if (s.flag === undefined) continue;
+    const env = s.env?.length ? ` (env ${s.env.join(' or ')}; config ${s.path.join('.')})` : ` (config ${s.path.join('.')})`;
+    serve.option(s.kind === 'bool' ? `--${s.flag}` : `--${s.flag} <${s.kind === 'list' ? 'a,b' : 'value'}>`, `${s.description}${env}`);
+  }
+  serve.action(async (o: Record<string, string | boolean | undefined>) => {
+    // Left dynamic: serve pulls in the whole DTLS stack, which derive and hsm do not need.
+    const { runServe } = await import('./serve.js');
+    const { config, printConfig, initDev, ...flags } = o;
+    await runServe({
+      flags,
+      configFile: typeof config === 'string' ? config : undefined,
+      printConfig: printConfig === true,
+      ...(initDev ? { autoInitDev: true } : {}),
     });
+  });
 
   cli
     .command('derive')

@@ -1,0 +1,280 @@
+/**
+ * The effective configuration of `coap-psk serve`: defaults < config file < environment < flags,
+ * validated by the one schema of ./schema.ts. A bad value fails with one line that names the
+ * field and where the value came from, e.g. `config dtls.mtu (--mtu): must be ≥ 256`.
+ *
+ * The key settings are handed on to loadKeyConfig (./keys.ts) as the COAP_PSK_* variables it
+ * already understands, so that its mode rules and checks stay in one place.
+ */
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { UserError } from '../errors.js';
+import { CIPHER_SUITES } from '../dtls/ciphers/index.js';
+import { DEFAULT_DTLS_CONFIG, type DtlsServerConfig } from '../dtls/config.js';
+import { loadKeyConfig, type KeyConfig } from './keys.js';
+import { GROUP_IDS, configSchema, settings, suiteId, type ServeConfig, type SettingInfo } from './schema.js';
+
+export { configSchema, settings, type ServeConfig, type SettingInfo } from './schema.js';
+
+type Env = Record<string, string | undefined>;
+
+export interface ConfigSources {
+  /** Parsed flags by flag name (`metrics-port`), as commander gives them: strings or true. */
+  flags?: Record<string, string | boolean | undefined>;
+  env?: Env;
+  /** --config: a JSON or YAML file. */
+  file?: string;
+}
+
+export interface ResolvedConfig {
+  /** The validated merge of every layer, without defaults (what was actually set). */
+  raw: ServeConfig;
+  listener: { host: string; port: number };
+  keys: KeyConfig;
+  /** Only the DTLS settings that were set; DtlsServer fills in the rest. */
+  dtls: Partial<DtlsServerConfig>;
+  metrics: { port?: number; host: string };
+  log: { level: string; format: 'json' | 'pretty' };
+  keylog?: string;
+  routes?: string;
+  identityPattern?: string;
+  /** Where each set value came from, by dotted path: `--mtu`, `COAP_PSK_DTLS_MTU`, `file.yaml`. */
+  origins: ReadonlyMap<string, string>;
+}
+
+export const DEFAULT_HOST = '0.0.0.0';
+export const DEFAULT_PORT = 5684;
+export const DEFAULT_METRICS_HOST = '127.0.0.1';
+
+const SECTIONS = Object.keys(configSchema.shape) as (keyof ServeConfig)[];
+
+/** Reads, merges and validates every layer. Throws UserError with one line. */
+export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
+  const env = sources.env ?? process.env;
+  const origins = new Map<string, string>();
+  const merged: Record<string, Record<string, unknown>> = Object.fromEntries(SECTIONS.map((s) => [s, {}]));
+
+  if (sources.file !== undefined) {
+    const fromFile = readConfigFile(sources.file);
+    for (const [section, value] of Object.entries(fromFile)) {
+      if (!SECTIONS.includes(section as keyof ServeConfig)) throw new UserError(`config ${section} (${sources.file}): unknown section (known: ${SECTIONS.join(', ')})`);
+      if (value === null || value === undefined) continue;
+      if (typeof value !== 'object' || Array.isArray(value)) throw new UserError(`config ${section} (${sources.file}): must be a mapping of settings`);
+      for (const [key, v] of Object.entries(value)) {
+        merged[section]![key] = v;
+        origins.set(`${section}.${key}`, sources.file);
+      }
+    }
+  }
+  const all = settings();
+  for (const s of all) {
+    // A list given as "a, b" in the file is taken like the same text in the environment.
+    const key = dotted(s);
+    const fileValue = merged[s.path[0]]![s.path[1]];
+    if (s.kind === 'list' && typeof fileValue === 'string') merged[s.path[0]]![s.path[1]] = fromText(s, fileValue);
+    const envName = s.env?.find((n) => env[n] !== undefined && env[n] !== '');
+    if (envName !== undefined) {
+      merged[s.path[0]]![s.path[1]] = fromText(s, env[envName]!);
+      origins.set(key, envName);
+    }
+    const flag = s.flag === undefined ? undefined : sources.flags?.[camel(s.flag)] ?? sources.flags?.[s.flag];
+    if (flag !== undefined) {
+      merged[s.path[0]]![s.path[1]] = typeof flag === 'boolean' ? flag : fromText(s, flag);
+      origins.set(key, `--${s.flag}`);
+    }
+  }
+
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) throw new UserError(describeIssue(parsed.error.issues[0]!, origins));
+  const raw = parsed.data;
+  return {
+    raw,
+    listener: { host: raw.listener.host ?? DEFAULT_HOST, port: raw.listener.port ?? DEFAULT_PORT },
+    keys: loadKeys(raw, env, origins),
+    dtls: dtlsOverrides(raw),
+    metrics: { port: raw.metrics.port, host: raw.metrics.host ?? DEFAULT_METRICS_HOST },
+    log: { level: raw.log.level ?? 'info', format: raw.log.format ?? 'json' },
+    keylog: raw.keylog.file,
+    routes: raw.routes.file,
+    identityPattern: raw.identity.pattern,
+    origins,
+  };
+}
+
+function dotted(s: SettingInfo): string {
+  return `${s.path[0]}.${s.path[1]}`;
+}
+
+/** commander turns --metrics-port into metricsPort. */
+export function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Text from the environment or a flag, as the kind of value the schema expects. */
+function fromText(s: SettingInfo, text: string): unknown {
+  const t = text.trim();
+  switch (s.kind) {
+    case 'int':
+      return /^-?\d+$/.test(t) ? Number(t) : t; // not a number: zod says so, naming the field
+    case 'bool':
+      if (/^(true|1|yes|on)$/i.test(t)) return true;
+      if (/^(false|0|no|off)$/i.test(t)) return false;
+      return t;
+    case 'list':
+      return t.split(',').map((x) => x.trim());
+    default:
+      return text;
+  }
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`config file ${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let data: unknown;
+  const json = extname(file).toLowerCase() === '.json';
+  try {
+    // YAML 1.2 is a superset of JSON; JSON.parse is only used for .json files to keep its errors.
+    data = json ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    const where = (e as { linePos?: { line: number }[] }).linePos?.[0]?.line;
+    throw new UserError(`config file ${file}: not valid ${json ? 'JSON' : 'YAML'}${where ? ` (line ${where})` : ''}`);
+  }
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) throw new UserError(`config file ${file}: must be a mapping of sections (listener, keys, dtls, ...)`);
+  return data as Record<string, unknown>;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, origins: ReadonlyMap<string, string>): string {
+  const path = issue.path.map(String);
+  // Array items (dtls.cipherSuites.1) are reported on the setting itself.
+  const field = path.slice(0, 2).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const where = path.length === 0 ? 'config' : `config ${field}`;
+    const known = path.length === 1 ? Object.keys((configSchema.shape as Record<string, z.ZodObject>)[path[0]!]?.shape ?? {}) : [];
+    return `${where}: unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}${known.length ? ` (known: ${known.join(', ')})` : ''}`;
+  }
+  const origin = origins.get(field);
+  return `config ${field}${origin ? ` (${origin})` : ''}: ${issue.message}`;
+}
+
+/** Names of the environment variables of the keys section. */
+function keySettings(): SettingInfo[] {
+  return settings().filter((s) => s.path[0] === 'keys');
+}
+
+/**
+ * The key configuration through loadKeyConfig, fed with the merged keys section as the
+ * COAP_PSK_* variables it reads. Its messages name those variables; they are reworded to
+ * name the config field too.
+ */
+function loadKeys(raw: ServeConfig, env: Env, origins: ReadonlyMap<string, string>): KeyConfig {
+  const keyEnv: Env = { ...env };
+  const names: [string, string][] = [];
+  for (const s of keySettings()) {
+    const name = s.env![0]!;
+    names.push([name, `keys.${s.path[1]}`]);
+    for (const n of s.env!) delete keyEnv[n];
+    const v = (raw.keys as Record<string, unknown>)[s.path[1]];
+    if (v !== undefined) keyEnv[name] = Array.isArray(v) ? v.join(',') : String(v);
+  }
+  try {
+    return loadKeyConfig(keyEnv);
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    let message = e.message;
+    for (const [name, field] of names) {
+      const origin = origins.get(field);
+      message = message.replace(new RegExp(`\\b${name}\\b`, 'g'), origin && origin !== name ? `${field} (${origin})` : `${field} (${name})`);
+    }
+    throw new UserError(`config ${message}`);
+  }
+}
+
+function dtlsOverrides(raw: ServeConfig): Partial<DtlsServerConfig> {
+  const d = raw.dtls;
+  const out: Partial<DtlsServerConfig> = {};
+  if (d.cipherSuites) out.cipherSuites = [...new Set(d.cipherSuites.map((s) => suiteId(s)!))];
+  if (d.groups) out.groups = [...new Set(d.groups.map((g) => GROUP_IDS[g.toLowerCase()]!))];
+  if (d.identityHint !== undefined) out.identityHint = Buffer.from(d.identityHint, 'utf8');
+  if (d.requireExtendedMasterSecret !== undefined) out.requireExtendedMasterSecret = d.requireExtendedMasterSecret;
+  if (d.retransmitInitialMs !== undefined || d.retransmitMaxMs !== undefined || d.maxRetransmits !== undefined) {
+    const r = DEFAULT_DTLS_CONFIG.retransmit;
+    out.retransmit = {
+      initialMs: d.retransmitInitialMs ?? r.initialMs,
+      maxMs: d.retransmitMaxMs ?? Math.max(r.maxMs, d.retransmitInitialMs ?? 0),
+      maxRetransmits: d.maxRetransmits ?? r.maxRetransmits,
+    };
+    if (out.retransmit.maxMs < out.retransmit.initialMs) throw new UserError('config dtls.retransmitMaxMs: must be ≥ dtls.retransmitInitialMs');
+  }
+  const plain = [
+    'mtu', 'idleTimeoutMs', 'handshakeTimeoutMs', 'maxSessions', 'maxHandshakes', 'maxQueuedRecords',
+    'maxReassemblyBytes', 'maxIdentityLength', 'cookieRotationMs', 'recvBufferSize', 'sendBufferSize',
+  ] as const;
+  for (const k of plain) if (d[k] !== undefined) out[k] = d[k];
+  return out;
+}
+
+const MASK = '***';
+
+/**
+ * The effective configuration, defaults filled in, for `--print-config`: secrets masked
+ * (PIN, software master keys), suites and groups by name. Safe to paste into a ticket.
+ */
+export function printableConfig(c: ResolvedConfig): Record<string, unknown> {
+  const dtls = { ...DEFAULT_DTLS_CONFIG, ...c.dtls };
+  const groupName = (id: number) => (id === 29 ? 'x25519' : id === 23 ? 'secp256r1' : String(id));
+  const k = c.keys;
+  const keys: Record<string, unknown> =
+    k.mode === 'software'
+      ? { mode: 'software', masterKeyHex: MASK, keyLabels: k.keys.map((x) => x.label), encoding: k.encoding }
+      : {
+          mode: 'pkcs11',
+          pkcs11Module: k.modulePath,
+          tokenLabel: k.tokenLabel,
+          ...(k.pin ? { pin: MASK } : {}),
+          ...(k.pinFile ? { pinFile: k.pinFile } : {}),
+          keyLabels: k.keyLabels,
+          encoding: k.encoding,
+          poolSize: k.poolSize,
+          ...(k.softhsmConf ? { softhsmConf: k.softhsmConf } : {}),
+          developmentToken: k.devDefault,
+        };
+  keys.cacheMax = k.cache.enabled === false ? 0 : k.cache.maxEntries;
+  keys.cacheTtlMs = k.cache.ttlMs;
+  keys.cacheNegativeTtlMs = k.cache.negativeTtlMs;
+  return {
+    listener: c.listener,
+    keys,
+    dtls: {
+      cipherSuites: dtls.cipherSuites.map((id) => CIPHER_SUITES.get(id)?.name ?? `0x${id.toString(16)}`),
+      groups: dtls.groups.map(groupName),
+      identityHint: dtls.identityHint.toString('utf8'),
+      requireExtendedMasterSecret: dtls.requireExtendedMasterSecret,
+      mtu: dtls.mtu,
+      idleTimeoutMs: dtls.idleTimeoutMs,
+      handshakeTimeoutMs: dtls.handshakeTimeoutMs,
+      retransmitInitialMs: dtls.retransmit.initialMs,
+      retransmitMaxMs: dtls.retransmit.maxMs,
+      maxRetransmits: dtls.retransmit.maxRetransmits,
+      maxSessions: dtls.maxSessions,
+      maxHandshakes: dtls.maxHandshakes,
+      maxQueuedRecords: dtls.maxQueuedRecords,
+      maxReassemblyBytes: dtls.maxReassemblyBytes,
+      maxIdentityLength: dtls.maxIdentityLength,
+      cookieRotationMs: dtls.cookieRotationMs,
+      recvBufferSize: dtls.recvBufferSize,
+      sendBufferSize: dtls.sendBufferSize,
+    },
+    metrics: { port: c.metrics.port ?? null, host: c.metrics.host },
+    log: c.log,
+    keylog: { file: c.keylog ?? null },
+    routes: { file: c.routes ?? null },
+    identity: { pattern: c.identityPattern ?? null },
+  };
+}
