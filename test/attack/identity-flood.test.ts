@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AlertLevel, ContentType } from '../../src/dtls/constants.js';
-import { RawUdpPeer, fullHandshake, plainAlerts, toFlight4 } from '../helpers/dtls-raw.js';
+import { RawUdpPeer, fullHandshake, plainAlerts, toFlight4, type PskClientSession } from '../helpers/dtls-raw.js';
 import { coapGet, parseReply } from '../helpers/coap-bytes.js';
 import { MEMORY_BOUND, devicePsk, rss, sleep, startTarget, type AttackTarget } from './fixture.js';
 
@@ -40,7 +40,7 @@ it('bounds waiting derivations, refuses the excess at once, keeps sessions serve
   try {
     for (let i = 0; i < ATTACKERS; i++) peers.push(await RawUdpPeer.open(target.port, `127.0.0.${10 + (i % ADDRESSES)}`));
     // Cookie exchange and flight 4 for all, 50 at a time; then every ClientKeyExchange at once.
-    const sessions = [];
+    const sessions: Array<PskClientSession | undefined> = [];
     for (let i = 0; i < peers.length; i += 50) sessions.push(...(await Promise.all(peers.slice(i, i + 50).map((p) => toFlight4(p)))));
     const admitted = sessions.filter((s) => s !== undefined).length;
     peers.forEach((p, i) => sessions[i] && p.send(sessions[i]!.clientKeyExchange(Buffer.from(`SN-flood-${i}`))));
