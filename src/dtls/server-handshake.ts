@@ -76,6 +76,9 @@ export interface HandshakeOptions {
   readonly maxReassemblyBytes: number;
 }
 
+/** Epoch-1 records that authenticate under no candidate before the handshake is failed. */
+const UNREADABLE_FINISHED_LIMIT = 2;
+
 type State = 'wait_client_key_exchange' | 'resolving' | 'wait_finished' | 'done' | 'failed';
 
 /** Keys derived for one candidate PSK, kept until the client's Finished picks one. */
@@ -100,6 +103,7 @@ export class ServerHandshake {
   private candidates: CandidateKeys[] = [];
   private chosen: CandidateKeys | undefined;
   private readonly queued: DTLSRecord[] = [];
+  private unreadableFinished = 0;
 
   constructor(
     private readonly host: HandshakeHost,
@@ -204,7 +208,12 @@ export class ServerHandshake {
         return plain;
       }
     }
-    this.abort(AlertDescription.bad_record_mac, 'Finished does not authenticate under any candidate key');
+    // RFC 6347 4.1.2.7: a record that does not authenticate is dropped, so that one spoofed
+    // datagram cannot kill an honest handshake. A client with the wrong key fails every
+    // retransmission of its Finished too: after the second failure it gets an answer.
+    if (++this.unreadableFinished >= UNREADABLE_FINISHED_LIMIT) {
+      this.abort(AlertDescription.bad_record_mac, 'Finished does not authenticate under any candidate key (wrong PSK?)');
+    }
     return undefined;
   }
 

@@ -56,6 +56,10 @@ interface Lease {
   session: Handle;
 }
 
+function isTokenMissing(e: unknown): boolean {
+  return e instanceof UserError && e.message.startsWith('PKCS#11 token not found');
+}
+
 class SessionFault {
   constructor(readonly code: number | undefined, readonly gen: Generation) {}
 }
@@ -73,6 +77,8 @@ export class Pkcs11Resolver implements KeyResolver {
   private backoff: number;
   private syncSession: { gen: number; session: Handle } | undefined;
   private closed = false;
+  /** C_Encrypt calls running in pkcs11js's worker threads; the module is never re-initialized under one. */
+  private running = 0;
 
   /** Opens the module, finds the token, logs in and finds every key: fails with one line if any is missing. */
   static async open(options: Pkcs11ResolverOptions): Promise<Pkcs11Resolver> {
@@ -207,7 +213,8 @@ export class Pkcs11Resolver implements KeyResolver {
         return undefined;
       }
       this.p11.C_EncryptInit(lease.session, CBC_ZERO_IV(), key);
-      const out = await this.p11.C_EncryptAsync(lease.session, block, Buffer.alloc(16));
+      this.running++;
+      const out = await this.p11.C_EncryptAsync(lease.session, block, Buffer.alloc(16)).finally(() => this.running--);
       healthy = true;
       this.backoff = this.opts.backoffMs.initial;
       return out;
@@ -295,7 +302,17 @@ export class Pkcs11Resolver implements KeyResolver {
         await sleep(pause);
         if (this.closed) return;
         try {
-          this.reconnect(gen, code);
+          try {
+            this.reconnect(gen, code);
+          } catch (e) {
+            if (!isTokenMissing(e)) throw e;
+            // SoftHSM, and modules like it, see a token that went away and came back only after
+            // C_Finalize / C_Initialize. Never under a running C_Encrypt: wait for those first.
+            await this.quiesce();
+            if (this.closed) return;
+            reinitializeModule(this.opts.modulePath);
+            this.reconnect(gen, P11.CKR_OK);
+          }
         } catch (e) {
           // Keep the old generation: the next failure triggers the next, longer pause.
           this.opts.log(`PKCS#11 reconnect failed: ${e instanceof UserError ? e.message : ckrName(ckrCode(e))}`);
@@ -303,6 +320,11 @@ export class Pkcs11Resolver implements KeyResolver {
       })().finally(() => (this.recovering = undefined));
     }
     await this.recovering;
+  }
+
+  /** Resolves once no C_Encrypt is running (bounded: 5 s, then it goes ahead regardless of nothing). */
+  private async quiesce(): Promise<void> {
+    for (let waited = 0; this.running > 0 && waited < 5000; waited += 10) await sleep(10);
   }
 
   private reconnect(gen: Generation, code: number): void {
