@@ -13,6 +13,7 @@ import { createCoapFront, type CoapFront } from './coap/front.js';
 import { IdentityPattern, identityMiddleware, mapIdentityResolver } from './coap/identity-map.js';
 import { Router } from './coap/router.js';
 import { CachingResolver, type CacheOptions } from './keys/cache.js';
+import { DenyListResolver } from './keys/deny-list.js';
 import type { KeyResolver } from './keys/types.js';
 import { UserError } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
@@ -41,6 +42,8 @@ export interface CoapPskServerOptions {
   keys: KeyResolver;
   /** A derived-key cache in front of `keys` (see CacheOptions). Default: none. */
   cache?: CacheOptions | false;
+  /** A file of denied serials (one per line), checked in front of the cache; `server.reloadDenyList()` rereads it. */
+  denyList?: string;
   /** Mounts the backend's routes on the router (GET /whoami and /.well-known/core are built in). */
   routes?: (router: Router) => void | Promise<void>;
   /** DTLS settings; see DtlsServerConfig for each one's meaning and default. */
@@ -70,6 +73,8 @@ export interface CoapPskServer {
   readonly ops: { address: string; port: number } | undefined;
   /** Binds the UDP socket (and the metrics port); resolves with the address actually bound (port 0 picks one). */
   listen(port?: number, host?: string): Promise<{ address: string; port: number }>;
+  /** Rereads the deny list file (SIGHUP in `serve`); resolves with the number of serials, or undefined without one. */
+  reloadDenyList(): Promise<number | undefined>;
   /** close_notify to every session, then the socket; the key resolver is closed too. Idempotent. */
   close(): Promise<void>;
   on(event: 'handshake', listener: (e: HandshakeEvent) => void): void;
@@ -83,6 +88,15 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
   const source = options.keys;
   let resolver: KeyResolver = metrics.instrumentSource(source);
   if (options.cache) resolver = new CachingResolver(resolver, options.cache);
+  let denyList: DenyListResolver | undefined;
+  if (options.denyList !== undefined) {
+    try {
+      resolver = denyList = await DenyListResolver.open(resolver, options.denyList);
+    } catch (e) {
+      await resolver.close();
+      throw e;
+    }
+  }
   resolver = metrics.instrumentLookups(resolver);
   if (pattern) resolver = mapIdentityResolver(resolver, pattern, () => metrics.identityRefused.inc());
   const keys = resolver;
@@ -120,6 +134,7 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
           logger: routerLogger(logger),
           socket: { type: host.includes(':') ? 'udp6' : 'udp4', localAddress: { ...bound, family: host.includes(':') ? 'IPv6' : 'IPv4' } },
         });
+        keyBlock1ByRequest(front.server);
         const m = options.metrics;
         if (m?.port !== undefined) {
           const opsHost = m.host ?? '127.0.0.1';
@@ -134,6 +149,9 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
       }
       return bound;
     },
+    async reloadDenyList() {
+      return denyList?.reload();
+    },
     close() {
       closing ??= (async () => {
         await front?.close();
@@ -147,6 +165,35 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
     on(event, listener) {
       dtls.on(event, listener);
     },
+  };
+}
+
+interface CoapOption {
+  name: string | number;
+  value: unknown;
+}
+interface NodeCoapServerInternals {
+  _toCacheKey(request: unknown, packet: { options?: CoapOption[]; code?: string }): string | null;
+  _clientIdentifier(request: unknown): string;
+}
+
+/**
+ * node-coap 1.5 reassembles Block1 uploads under (token, client) — but RFC 7959 lets a client
+ * use a new token for every block, and libcoap does, so uploads from coap-client failed with
+ * 5.00. Blocks of one body are tied by endpoint, method, Uri-Path and Request-Tag (RFC 9175)
+ * instead. Belongs in src/coap/front.ts (or upstream); kept here until it moves.
+ */
+function keyBlock1ByRequest(server: unknown): void {
+  const s = server as NodeCoapServerInternals;
+  if (typeof s._toCacheKey !== 'function' || typeof s._clientIdentifier !== 'function') return;
+  const byToken = s._toCacheKey.bind(s);
+  const hex = (v: unknown) => (Buffer.isBuffer(v) ? v.toString('hex') : String(v));
+  s._toCacheKey = (request, packet) => {
+    const options = packet.options ?? [];
+    if (!options.some((o) => o.name === 'Block1')) return byToken(request, packet);
+    const path = options.filter((o) => o.name === 'Uri-Path').map((o) => hex(o.value)).join('/');
+    const tag = options.find((o) => o.name === 'Request-Tag' || o.name === '292' || o.name === 292);
+    return `block1/${packet.code ?? ''}/${path}/${tag ? hex(tag.value) : ''}/${s._clientIdentifier(request)}`;
   };
 }
 

@@ -44,6 +44,7 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
     server = await createServer({
       keys: source,
       cache: config.keys.cache.enabled === false ? false : config.keys.cache,
+      denyList: config.keys.denyListFile,
       logger,
       dtls: config.dtls,
       identity: config.identityPattern ? { pattern: config.identityPattern } : undefined,
@@ -107,6 +108,13 @@ function installShutdown(server: CoapPskServer, logger: Logger): void {
       },
     );
   };
+  // SIGHUP rereads the deny list; a failed reload keeps the previous list.
+  process.on('SIGHUP', () => {
+    server.reloadDenyList().then(
+      (n) => logger.info({ denied: n ?? 0 }, n === undefined ? 'SIGHUP: no deny list configured' : 'deny list reloaded'),
+      (err: NodeJS.ErrnoException) => logger.error({ code: err.code ?? 'error' }, 'deny list reload failed; keeping the previous list'),
+    );
+  });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 }

@@ -215,6 +215,7 @@ function dtlsOverrides(raw: ServeConfig): Partial<DtlsServerConfig> {
   const plain = [
     'mtu', 'idleTimeoutMs', 'handshakeTimeoutMs', 'maxSessions', 'maxHandshakes', 'maxQueuedRecords',
     'maxReassemblyBytes', 'maxIdentityLength', 'cookieRotationMs', 'recvBufferSize', 'sendBufferSize',
+    'maxPendingKeyLookups', 'keyLookupTimeoutMs', 'handshakeRatePerSource', 'handshakeBurstPerSource',
   ] as const;
   for (const k of plain) if (d[k] !== undefined) out[k] = d[k];
   return out;
@@ -245,6 +246,8 @@ export function printableConfig(c: ResolvedConfig): Record<string, unknown> {
           ...(k.softhsmConf ? { softhsmConf: k.softhsmConf } : {}),
           developmentToken: k.devDefault,
         };
+  if (k.mode === 'pkcs11') keys.allowExtractableKey = k.allowExtractableKey;
+  keys.denyList = k.denyListFile ?? null;
   keys.cacheMax = k.cache.enabled === false ? 0 : k.cache.maxEntries;
   keys.cacheTtlMs = k.cache.ttlMs;
   keys.cacheNegativeTtlMs = k.cache.negativeTtlMs;
@@ -268,6 +271,10 @@ export function printableConfig(c: ResolvedConfig): Record<string, unknown> {
       maxReassemblyBytes: dtls.maxReassemblyBytes,
       maxIdentityLength: dtls.maxIdentityLength,
       cookieRotationMs: dtls.cookieRotationMs,
+      maxPendingKeyLookups: dtls.maxPendingKeyLookups,
+      keyLookupTimeoutMs: dtls.keyLookupTimeoutMs,
+      handshakeRatePerSource: dtls.handshakeRatePerSource,
+      handshakeBurstPerSource: dtls.handshakeBurstPerSource,
       recvBufferSize: dtls.recvBufferSize,
       sendBufferSize: dtls.sendBufferSize,
     },

@@ -85,6 +85,10 @@ export const configSchema = z.strictObject({
       .meta(meta({ env: ['COAP_PSK_CACHE_NEGATIVE_TTL_MS'], flag: 'cache-negative-ttl-ms', kind: 'int', description: 'how long an unknown identity is remembered' })),
     poolSize: count(1, 256).optional()
       .meta(meta({ env: ['COAP_PSK_POOL_SIZE'], flag: 'pool-size', kind: 'int', description: 'PKCS#11 sessions used in parallel' })),
+    allowExtractableKey: z.boolean({ error: 'must be true or false' }).optional()
+      .meta(meta({ env: ['COAP_PSK_ALLOW_EXTRACTABLE_KEY'], flag: 'allow-extractable-key', kind: 'bool', description: 'accept a master key that is extractable or not sensitive' })),
+    denyList: z.string().min(1).optional()
+      .meta(meta({ env: ['COAP_PSK_DENY_LIST'], flag: 'deny-list', kind: 'string', description: 'file of denied serials, one per line (reloaded on SIGHUP)' })),
     softhsmConf: z.string().min(1).optional()
       .meta(meta({ env: ['SOFTHSM2_CONF'], kind: 'string', description: 'SoftHSM configuration file' })),
   }),
@@ -121,6 +125,14 @@ export const configSchema = z.strictObject({
       .meta(meta({ env: ['COAP_PSK_DTLS_MAX_IDENTITY_LENGTH'], flag: 'max-identity-length', kind: 'int', description: 'longest PSK identity accepted (RFC 4279: ≥ 128)' })),
     cookieRotationMs: count(1000, 86_400_000).optional()
       .meta(meta({ env: ['COAP_PSK_DTLS_COOKIE_ROTATION_MS'], flag: 'cookie-rotation-ms', kind: 'int', description: 'HelloVerifyRequest cookie secret lifetime' })),
+    maxPendingKeyLookups: count(1, 1_000_000).optional()
+      .meta(meta({ env: ['COAP_PSK_DTLS_MAX_PENDING_KEY_LOOKUPS'], flag: 'max-pending-key-lookups', kind: 'int', description: 'HSM derivations waiting at once; past it handshakes are refused' })),
+    keyLookupTimeoutMs: count(100, 600_000).optional()
+      .meta(meta({ env: ['COAP_PSK_DTLS_KEY_LOOKUP_TIMEOUT_MS'], flag: 'key-lookup-timeout-ms', kind: 'int', description: 'a key lookup slower than this fails its handshake' })),
+    handshakeRatePerSource: count(0, 1_000_000).optional()
+      .meta(meta({ env: ['COAP_PSK_DTLS_HANDSHAKE_RATE_PER_SOURCE'], flag: 'handshake-rate-per-source', kind: 'int', description: 'handshakes per second per source address (0: no limit)' })),
+    handshakeBurstPerSource: count(1, 1_000_000).optional()
+      .meta(meta({ env: ['COAP_PSK_DTLS_HANDSHAKE_BURST_PER_SOURCE'], flag: 'handshake-burst-per-source', kind: 'int', description: 'burst allowed above the per-source rate' })),
     recvBufferSize: count(65_536, 1 << 30).optional()
       .meta(meta({ env: ['COAP_PSK_DTLS_RECV_BUFFER_SIZE'], flag: 'recv-buffer-size', kind: 'int', description: 'UDP receive buffer in bytes' })),
     sendBufferSize: count(65_536, 1 << 30).optional()

@@ -96,6 +96,12 @@ export class ServerMetrics {
         this.set(self.dtls?.handshakeCount ?? 0);
       },
     });
+    new Gauge({
+      name: `${PREFIX}key_lookups_pending`, help: 'Key lookups (HSM derivations) the handshakes are waiting for', registers,
+      collect() {
+        this.set(self.dtls?.pendingKeyLookups ?? 0);
+      },
+    });
     new Counter({
       name: `${PREFIX}datagrams_total`, help: 'UDP datagrams received', registers,
       collect() {
