@@ -97,6 +97,8 @@ export class DtlsClientSession extends EventEmitter {
   /** The suite the server chose, once ServerHello arrived. */
   suite: CipherSuite | undefined;
   extendedMasterSecret = false;
+  /** Flights sent again because the server did not answer in time (a loss indicator). */
+  retransmissions = 0;
   /** Called with each decrypted application-data record; cheaper than the 'data' event. */
   onData: ((data: Buffer) => void) | undefined;
 
@@ -137,7 +139,10 @@ export class DtlsClientSession extends EventEmitter {
     this.mtu = options.mtu ?? 1280;
     this.timer = new RetransmitTimer(
       options.retransmit ?? DEFAULT_RETRANSMIT,
-      () => this.transmit(),
+      () => {
+        this.retransmissions++;
+        this.transmit();
+      },
       () => this.fail('server stopped answering', AlertDescription.handshake_failure, false),
     );
   }

@@ -1,0 +1,291 @@
+/**
+ * `npm run bench [-- --quick] [-- --profile DIR]`: this server against libcoap's
+ * coap-server-openssl under the same load generator (scripts/bench/load.ts, the project's own
+ * DTLS client), on 127.0.0.1. The servers run on core 0, this process (the generator) on core 1.
+ *
+ * Prints a Markdown table for the README and, last, `handshakes ratio X requests ratio Y`.
+ * See scripts/bench/server-child.ts for what the null responder and the isolation server are.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { deriveSoftware } from '../src/keys/derive.js';
+import { createTestToken } from '../test/helpers/softhsm.js';
+import { freePortPair, freeUdpPort } from '../test/helpers/ports.js';
+import { closeSession, establish, runHandshakes, runRequests, type HandshakeRun, type RequestRun, type Session, type Target } from './bench/load.js';
+import { cpuSeconds, killAllNow, rssKiB, startPinned, type ServerProc } from './bench/procs.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const argv = process.argv.slice(2);
+const QUICK = argv.includes('--quick');
+const profileAt = argv.indexOf('--profile');
+const PROFILE_DIR = profileAt >= 0 ? path.resolve(argv[profileAt + 1] ?? 'bench-profile') : undefined;
+
+const P = QUICK
+  ? { seconds: 5, hsConcurrency: 16, sessions: 1000, idleSessions: 2000, reqConcurrency: 32, isoSeconds: 5, isoSessions: 200 }
+  : { seconds: 20, hsConcurrency: 16, sessions: 1000, idleSessions: 10_000, reqConcurrency: 32, isoSeconds: 20, isoSessions: 200 };
+
+const SERVER_CORE = 0;
+const GENERATOR_CORE = 1;
+const MASTER_HEX = '0f1e2d3c4b5a69788796a5b4c3d2e1f0'; // a bench-only test key
+const MASTER = Buffer.from(MASTER_HEX, 'hex');
+const LIBCOAP_KEY = 'bench-libcoap-key'; // static PSK, every identity
+const WHOAMI = ['whoami'];
+const TIME = ['time'];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const say = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
+const pctS = (n: number) => (Number.isFinite(n) ? `${Math.round(n * 100)}%` : 'n/a');
+
+interface Measured<T> {
+  run: T;
+  serverCpu: number;
+}
+
+/** Runs `body` and the server's CPU share over the same wall time. */
+async function withServerCpu<T extends { seconds: number }>(srv: ServerProc, body: () => Promise<T>): Promise<Measured<T>> {
+  const c0 = cpuSeconds(srv.pid);
+  const run = await body();
+  return { run, serverCpu: (cpuSeconds(srv.pid) - c0) / run.seconds };
+}
+
+function pinSelf(): void {
+  try {
+    execFileSync('taskset', ['-pc', String(GENERATOR_CORE), String(process.pid)], { stdio: 'ignore' });
+  } catch {
+    say('taskset failed: generator not pinned');
+  }
+}
+
+async function establishAll(target: Target, count: number, prefix: string): Promise<Session[]> {
+  const t0 = Date.now();
+  const s = await establish(target, count, prefix, 32, QUICK ? 60_000 : 180_000);
+  say(`  ${s.length}/${count} sessions established in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return s;
+}
+
+function closeAll(sessions: Session[], notify: boolean): void {
+  for (const s of sessions) closeSession(s, notify);
+}
+
+interface ServerResults {
+  hsOff?: Measured<HandshakeRun>;
+  hsOn?: Measured<HandshakeRun>;
+  req?: Measured<RequestRun>;
+  rssPerSession?: number;
+  rssSessions?: number;
+  isoAlone?: RequestRun;
+  isoLoaded?: RequestRun;
+  isoHandshakes?: HandshakeRun;
+}
+
+async function main(): Promise<void> {
+  pinSelf();
+  const started = new Date();
+  const token = await createTestToken({ label: 'bench', pin: 'bench-pin', keys: [{ label: 'bench-master', hex: MASTER_HEX }] });
+  const procs: ServerProc[] = [];
+  const results = { ceiling: {} as ServerResults, ours: {} as ServerResults, libcoap: {} as ServerResults };
+  const oursTarget = (port: number): Target => ({ port, pskFor: (s) => deriveSoftware(MASTER, Buffer.from(s, 'utf8')), path: WHOAMI });
+  const tsx = ['--import', 'tsx'];
+  const serveEnv = (cacheMax: number): NodeJS.ProcessEnv => ({
+    ...process.env,
+    ...token.env,
+    COAP_PSK_KEY_ENCODING: 'raw',
+    COAP_PSK_LOG_LEVEL: 'warn',
+    COAP_PSK_CACHE_MAX: String(cacheMax),
+  });
+  const serve = async (name: string, cacheMax: number): Promise<ServerProc> => {
+    const port = await freeUdpPort();
+    const prof = PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${path.join(PROFILE_DIR, name)}`] : []; // one file per thread (tsx runs a loader thread)
+    const p = await startPinned(name, SERVER_CORE, process.execPath, [...prof, path.join(ROOT, 'bin/coap-psk.js'), 'serve', '--host', '127.0.0.1', '--port', String(port)], port, serveEnv(cacheMax));
+    procs.push(p);
+    return p;
+  };
+
+  try {
+    // 1. The generator's ceiling against the null responder.
+    {
+      say('null responder (generator ceiling)');
+      const port = await freeUdpPort();
+      const p = await startPinned('null', SERVER_CORE, process.execPath, [...tsx, path.join(ROOT, 'scripts/bench/server-child.ts'), 'null', String(port)], port, process.env);
+      procs.push(p);
+      const target: Target = { port, pskFor: () => Buffer.from('bench-null-responder-key'), path: WHOAMI };
+      await runHandshakes(target, { seconds: 1, concurrency: P.hsConcurrency, prefix: 'W-' }); // warm-up
+      results.ceiling.hsOn = await withServerCpu(p, () => runHandshakes(target, { seconds: P.seconds, concurrency: P.hsConcurrency, prefix: 'N-' }));
+      const sessions = await establishAll(target, P.sessions, 'NS-');
+      results.ceiling.req = await withServerCpu(p, () => runRequests(sessions, WHOAMI, { seconds: P.seconds, concurrency: P.reqConcurrency }));
+      closeAll(sessions, false);
+      await p.stop();
+    }
+
+    // 2. This server, `coap-psk serve` on the SoftHSM token: HSM cache off, then on.
+    {
+      say('coap-psk serve, COAP_PSK_CACHE_MAX=0');
+      const p = await serve('serve-cache-off', 0);
+      const target = oursTarget(p.port);
+      await runHandshakes(target, { seconds: 1, concurrency: P.hsConcurrency, prefix: 'W-' });
+      results.ours.hsOff = await withServerCpu(p, () => runHandshakes(target, { seconds: P.seconds, concurrency: P.hsConcurrency, prefix: 'OFF-' }));
+      await p.stop();
+    }
+    {
+      say('coap-psk serve, cache on (default)');
+      const p = await serve('serve-cache-on', 10_000);
+      const target = oursTarget(p.port);
+      await runHandshakes(target, { seconds: 1, concurrency: P.hsConcurrency, prefix: 'W-' });
+      results.ours.hsOn = await withServerCpu(p, () => runHandshakes(target, { seconds: P.seconds, concurrency: P.hsConcurrency, prefix: 'ON-' }));
+      await measureSessions(p, target, results.ours, 'S-');
+      await p.stop();
+    }
+
+    // 3. libcoap's coap-server-openssl, static PSK; the client forces TLS_PSK_WITH_AES_128_CCM_8.
+    {
+      say('coap-server-openssl');
+      const plain = await freePortPair();
+      const p = await startPinned('libcoap', SERVER_CORE, 'coap-server-openssl', ['-A', '127.0.0.1', '-p', String(plain), '-k', LIBCOAP_KEY, '-v', '0'], plain + 1, process.env);
+      procs.push(p);
+      const target: Target = { port: plain + 1, pskFor: () => Buffer.from(LIBCOAP_KEY), path: TIME };
+      await runHandshakes(target, { seconds: 1, concurrency: P.hsConcurrency, prefix: 'W-' });
+      results.libcoap.hsOn = await withServerCpu(p, () => runHandshakes(target, { seconds: P.seconds, concurrency: P.hsConcurrency, prefix: 'L-' }));
+      await measureSessions(p, target, results.libcoap, 'LS-');
+      await p.stop();
+    }
+
+    // 4. Isolation: 50 ms of HSM latency, a steady stream of new handshakes, requests on
+    //    established sessions (open loop, 200/s).
+    {
+      say('isolation: real server, PKCS#11 resolver + 50 ms');
+      const port = await freeUdpPort();
+      const env = { ...serveEnv(10_000), BENCH_HSM_DELAY_MS: '50' };
+      const p = await startPinned('isolation', SERVER_CORE, process.execPath, [...tsx, path.join(ROOT, 'scripts/bench/server-child.ts'), 'latency', String(port)], port, env);
+      procs.push(p);
+      const target = oursTarget(port);
+      const sessions = await establishAll(target, P.isoSessions, 'I-');
+      const rate = 200;
+      results.ours.isoAlone = await runRequests(sessions, WHOAMI, { seconds: Math.max(3, P.isoSeconds / 2), concurrency: 0, ratePerSecond: rate });
+      const [loaded, hs] = await Promise.all([
+        runRequests(sessions, WHOAMI, { seconds: P.isoSeconds, concurrency: 0, ratePerSecond: rate }),
+        runHandshakes(target, { seconds: P.isoSeconds, concurrency: 16, prefix: 'IH-' }),
+      ]);
+      results.ours.isoLoaded = loaded;
+      results.ours.isoHandshakes = hs;
+      closeAll(sessions, false);
+      await p.stop();
+    }
+  } finally {
+    for (const p of procs) await p.stop();
+    await token.cleanup();
+  }
+
+  printReport(started, results);
+}
+
+/** RSS growth over idle sessions, then requests over 1,000 of them. */
+async function measureSessions(p: ServerProc, target: Target, into: ServerResults, prefix: string): Promise<void> {
+  await sleep(500);
+  const rss0 = rssKiB(p.pid);
+  const idle = await establishAll(target, P.idleSessions, prefix);
+  await sleep(1000);
+  const rss1 = rssKiB(p.pid);
+  into.rssSessions = idle.length;
+  into.rssPerSession = ((rss1 - rss0) * 1024) / Math.max(1, idle.length);
+  say(`  VmRSS ${rss0} -> ${rss1} KiB over ${idle.length} sessions`);
+  const active = idle.slice(0, P.sessions);
+  into.req = await withServerCpu(p, () => runRequests(active, target.path, { seconds: P.seconds, concurrency: P.reqConcurrency }));
+  closeAll(idle, false);
+}
+
+/** Read before this process pins itself: nproc counts the CPUs a process may run on. */
+function machine(): string {
+  const cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'latin1'))?.[1] ?? os.cpus()[0]?.model ?? '?';
+  return `nproc ${execFileSync('nproc').toString().trim()}, ${cpu}, node ${process.version}, ${os.type()} ${os.release()}`;
+}
+const MACHINE = machine();
+
+function hsCell(m: Measured<HandshakeRun> | undefined): string {
+  if (!m) return 'n/a';
+  return `${f0(m.run.perSecond)} (srv ${pctS(m.serverCpu)}, gen ${pctS(m.run.genCpu)}${m.run.failed ? `, ${m.run.failed} failed` : ''})`;
+}
+
+function reqCell(m: Measured<RequestRun> | undefined): string {
+  if (!m) return 'n/a';
+  return `${f0(m.run.perSecond)} (srv ${pctS(m.serverCpu)}, gen ${pctS(m.run.genCpu)}${m.run.lost ? `, ${m.run.lost} lost` : ''})`;
+}
+
+function latCell(r: RequestRun | undefined): string {
+  return r ? `${f2(r.p50)} / ${f2(r.p99)}` : 'n/a';
+}
+
+/**
+ * A result is generator-bound when the generator's core was (nearly) full, or when it reached
+ * the rate the generator showed against the null responder.
+ */
+function bound(m: Measured<{ genCpu: number; perSecond: number }> | undefined, ceiling: number | undefined): string {
+  if (!m) return '';
+  const flags: string[] = [];
+  if (m.run.genCpu >= 0.9) flags.push('generator core saturated');
+  if (ceiling && m.run.perSecond >= 0.95 * ceiling) flags.push('at the null-responder rate');
+  if (m.serverCpu >= 0.9) flags.push('server core saturated');
+  return flags.join(', ');
+}
+
+function printReport(started: Date, r: { ceiling: ServerResults; ours: ServerResults; libcoap: ServerResults }): void {
+  const { ceiling: c, ours: o, libcoap: l } = r;
+  const cmd = `npm run bench${QUICK ? ' -- --quick' : ''}`;
+  const lines: string[] = [];
+  lines.push(`### Benchmark: coap-psk vs libcoap coap-server-openssl${QUICK ? ' (quick)' : ''}`);
+  lines.push('');
+  lines.push(`- Date: ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`);
+  lines.push(`- Machine: ${MACHINE}`);
+  lines.push(`- Command: \`${cmd}\` (servers pinned to core ${SERVER_CORE}, generator to core ${GENERATOR_CORE}, loopback)`);
+  lines.push('- Each simulated device has its own loopback source address (127.1.x.y), as real devices have their own addresses.');
+  lines.push(`- Load: TLS_PSK_WITH_AES_128_CCM_8 with extended master secret; ${P.seconds} s per measurement; ${P.hsConcurrency} handshakes in flight; requests: CON GET (\`/whoami\` here, \`/time\` on libcoap), ${P.reqConcurrency} outstanding over ${P.sessions} sessions, one per session at a time.`);
+  lines.push('');
+  lines.push('| Measurement | coap-psk (this server) | libcoap coap-server-openssl | Generator ceiling (null responder) |');
+  lines.push('|---|---:|---:|---:|');
+  lines.push(`| Full handshakes/s, distinct serials, HSM cache off | ${hsCell(o.hsOff)} | — | — |`);
+  lines.push(`| Full handshakes/s, distinct serials, HSM cache on | ${hsCell(o.hsOn)} | ${hsCell(l.hsOn)} | ${hsCell(c.hsOn)} |`);
+  lines.push(`| CON GET requests/s over ${P.sessions} sessions | ${reqCell(o.req)} | ${reqCell(l.req)} | ${reqCell(c.req)} |`);
+  lines.push(`| Request latency p50 / p99, ms | ${latCell(o.req?.run)} | ${latCell(l.req?.run)} | ${latCell(c.req?.run)} |`);
+  lines.push(`| RSS growth per idle session (${f0(o.rssSessions ?? NaN)} / ${f0(l.rssSessions ?? NaN)} sessions) | ${f0(o.rssPerSession ?? NaN)} B | ${f0(l.rssPerSession ?? NaN)} B | — |`);
+  lines.push(`| Isolation: p99 of 200 req/s on ${P.isoSessions} sessions, 50 ms HSM latency, alone → with new handshakes | ${f2(o.isoAlone?.p99 ?? NaN)} → ${f2(o.isoLoaded?.p99 ?? NaN)} ms (${f0(o.isoHandshakes?.perSecond ?? NaN)} handshakes/s alongside) | — | — |`);
+  lines.push('');
+  lines.push('srv / gen: CPU share of one core used by the server and by the generator during the measurement.');
+  const est = (runs: Array<Measured<{ genCpu: number; perSecond: number }> | undefined>) =>
+    Math.max(...runs.map((m) => (m && m.run.genCpu > 0 ? m.run.perSecond / m.run.genCpu : 0)));
+  lines.push(`Generator cost: ${f0(est([o.hsOff, o.hsOn, l.hsOn, c.hsOn]))} handshakes/s and ${f0(est([o.req, l.req, c.req]))} requests/s per generator core (rate / generator CPU share, best run).`);
+  const notes: Array<[string, string]> = [
+    ['coap-psk handshakes (cache off)', bound(o.hsOff, c.hsOn?.run.perSecond)],
+    ['coap-psk handshakes (cache on)', bound(o.hsOn, c.hsOn?.run.perSecond)],
+    ['libcoap handshakes', bound(l.hsOn, c.hsOn?.run.perSecond)],
+    ['coap-psk requests', bound(o.req, c.req?.run.perSecond)],
+    ['libcoap requests', bound(l.req, c.req?.run.perSecond)],
+  ];
+  for (const [what, flag] of notes) {
+    if (flag.includes('generator')) lines.push(`- ${what}: GENERATOR-BOUND (${flag}); the true server figure is higher.`);
+  }
+  const hsRatio = (o.hsOn?.run.perSecond ?? NaN) / (l.hsOn?.run.perSecond ?? NaN);
+  const reqRatio = (o.req?.run.perSecond ?? NaN) / (l.req?.run.perSecond ?? NaN);
+  lines.push('');
+  lines.push(`handshakes ratio ${f2(hsRatio)} requests ratio ${f2(reqRatio)}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+const watchdog = setTimeout(() => {
+  say('watchdog: giving up after the time limit');
+  killAllNow();
+  process.exit(3);
+}, (QUICK ? 230 : 900) * 1000);
+watchdog.unref();
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    say(`failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    killAllNow();
+    process.exit(1);
+  },
+);

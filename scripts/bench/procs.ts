@@ -1,0 +1,99 @@
+/**
+ * Server processes for the bench: spawned pinned to one core with taskset, watched through
+ * /proc (CPU time, VmRSS), killed by pid at the end. Every wait is bounded.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every child still running, so an emergency exit can SIGKILL each one by its pid. */
+const running = new Set<ChildProcess>();
+
+export function killAllNow(): void {
+  for (const c of running) c.kill('SIGKILL');
+}
+
+export interface ServerProc {
+  name: string;
+  port: number;
+  pid: number;
+  child: ChildProcess;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** True once something holds UDP 127.0.0.1:port (read from /proc/net/udp, no probe bind). */
+export function udpPortTaken(port: number): boolean {
+  let table = '';
+  try {
+    table = readFileSync('/proc/net/udp', 'latin1');
+  } catch {
+    return false;
+  }
+  return table.includes(`0100007F:${port.toString(16).toUpperCase().padStart(4, '0')} `);
+}
+
+/** Spawns `taskset -c <core> cmd args`; resolves when UDP 127.0.0.1:port is bound (max 30 s). */
+export async function startPinned(
+  name: string,
+  core: number,
+  cmd: string,
+  args: string[],
+  port: number,
+  env: NodeJS.ProcessEnv,
+  lifetimeSec = 900,
+): Promise<ServerProc> {
+  const child = spawn('taskset', ['-c', String(core), cmd, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const keep = (d: Buffer) => {
+    if (log.length < 1 << 20) log += d.toString('latin1');
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  // Hard limit on the child's life, whatever happens to this process's control flow.
+  const life = setTimeout(() => child.kill('SIGKILL'), lifetimeSec * 1000);
+  life.unref();
+  running.add(child);
+  child.once('exit', () => {
+    clearTimeout(life);
+    running.delete(child);
+  });
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  const stop = async (): Promise<void> => {
+    if (exited()) return;
+    child.kill('SIGTERM');
+    for (let i = 0; i < 100 && !exited(); i++) await sleep(50);
+    if (!exited()) child.kill('SIGKILL');
+    for (let i = 0; i < 40 && !exited(); i++) await sleep(50);
+  };
+  for (let i = 0; i < 300; i++) {
+    if (exited()) break;
+    if (udpPortTaken(port)) return { name, port, pid: child.pid!, child, log: () => log, stop };
+    await sleep(100);
+  }
+  await stop();
+  throw new Error(`${name} did not start: ${log.trim().split('\n').slice(-3).join(' | ')}`);
+}
+
+/** utime + stime of a process, in seconds. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // After "pid (comm) ", field 3 (state) is index 0: utime is field 14, stime 15.
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}
+
+/** VmRSS in KiB. */
+export function rssKiB(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
