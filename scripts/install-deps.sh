@@ -3,7 +3,8 @@
 # Runs as root directly, otherwise through sudo.
 set -euo pipefail
 
-PACKAGES=(softhsm2 opensc libcoap3-bin gnutls-bin tshark)
+# golang-go and miekg/pkcs11 build the reference Go program of the write-up (conformance test).
+PACKAGES=(softhsm2 opensc libcoap3-bin gnutls-bin tshark golang-go golang-github-miekg-pkcs11-dev)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
