@@ -4,7 +4,16 @@
  * handshake while it runs, and then the established session.
  */
 import type { RecordProtection } from './ciphers/types.js';
-import { AlertDescription, AlertLevel, ContentType, DTLS_1_0, DTLS_1_2, HandshakeType } from './constants.js';
+import {
+  AlertDescription,
+  AlertLevel,
+  ContentType,
+  DTLS_1_0,
+  DTLS_1_2,
+  HANDSHAKE_HEADER_LENGTH,
+  HandshakeType,
+  RECORD_HEADER_LENGTH,
+} from './constants.js';
 import type { FlightItem } from './flight.js';
 import { fragmentHandshake, parseHandshakeFragments } from './handshake/header.js';
 import { encodeAlert, parseAlert } from './alert.js';
@@ -27,8 +36,13 @@ interface ReadState {
 
 interface WriteState {
   readonly protection: RecordProtection | null;
+  /** Bytes the protection adds to a record (explicit nonce, tag or MAC and padding). */
+  readonly expansion: number;
   seq: number;
 }
+
+/** IPv4 and UDP headers: the MTU counts them, the datagram payload does not. */
+const IP_UDP_OVERHEAD = 28;
 
 const CCS_BODY = Buffer.from([1]);
 
@@ -52,7 +66,7 @@ export class Connection implements HandshakeHost {
     firstWriteSeq: number,
   ) {
     this.reads.set(0, { protection: null, window: new ReplayWindow() });
-    this.writes.set(0, { protection: null, seq: firstWriteSeq });
+    this.writes.set(0, { protection: null, expansion: 0, seq: firstWriteSeq });
   }
 
   get key(): string {
@@ -106,7 +120,8 @@ export class Connection implements HandshakeHost {
         records.push(this.protect(ContentType.change_cipher_spec, item.epoch, CCS_BODY));
         continue;
       }
-      const maxBody = this.mtu - 13 - 12 - this.expansion(item.epoch) - 28; // IP/UDP headers included in mtu
+      const expansion = this.writes.get(item.epoch)?.expansion ?? 0;
+      const maxBody = this.mtu - IP_UDP_OVERHEAD - RECORD_HEADER_LENGTH - HANDSHAKE_HEADER_LENGTH - expansion;
       for (const frag of fragmentHandshake(item.msgType, item.messageSeq, item.body, maxBody)) {
         records.push(this.protect(ContentType.handshake, item.epoch, frag));
       }
@@ -114,9 +129,9 @@ export class Connection implements HandshakeHost {
     this.sendPacked(records);
   }
 
-  installEpoch1(read: RecordProtection, write: RecordProtection): void {
+  installEpoch1(read: RecordProtection, write: RecordProtection, expansion: number): void {
     this.reads.set(1, { protection: read, window: new ReplayWindow() });
-    this.writes.set(1, { protection: write, seq: 0 });
+    this.writes.set(1, { protection: write, expansion, seq: 0 });
     this.writeEpoch = 1;
   }
 
@@ -220,13 +235,9 @@ export class Connection implements HandshakeHost {
     return encodeRecord(type, DTLS_1_2, epoch, seq, fragment);
   }
 
-  private expansion(epoch: number): number {
-    return epoch === 0 ? 0 : 48;
-  }
-
   /** Packs records into as few datagrams as the MTU allows. */
   private sendPacked(records: Buffer[]): void {
-    const budget = this.mtu - 28;
+    const budget = this.mtu - IP_UDP_OVERHEAD;
     let batch: Buffer[] = [];
     let size = 0;
     for (const rec of records) {

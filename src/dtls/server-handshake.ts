@@ -42,7 +42,7 @@ import type { KeyResolver, PskCandidate } from '../keys/types.js';
 /** What the handshake needs from the connection that carries it. */
 export interface HandshakeHost {
   transmit(items: readonly FlightItem[]): void;
-  installEpoch1(read: RecordProtection, write: RecordProtection): void;
+  installEpoch1(read: RecordProtection, write: RecordProtection, expansion: number): void;
   /** Re-feeds records that were queued while the key lookup ran. */
   replay(records: DTLSRecord[]): void;
   fail(alert: number, reason: string): void;
@@ -204,7 +204,7 @@ export class ServerHandshake {
       const plain = c.clientWrite.open(record.type, record.version, record.epoch, record.sequenceNumber, record.fragment);
       if (plain) {
         this.chosen = c;
-        this.host.installEpoch1(c.clientWrite, c.serverWrite);
+        this.host.installEpoch1(c.clientWrite, c.serverWrite, this.negotiated.suite.maxExpansion);
         return plain;
       }
     }
