@@ -23,9 +23,11 @@ const QUICK = argv.includes('--quick');
 const profileAt = argv.indexOf('--profile');
 const PROFILE_DIR = profileAt >= 0 ? path.resolve(argv[profileAt + 1] ?? 'bench-profile') : undefined;
 
+// Every throughput figure is the best of `repeats` runs: the machine may be shared, and other
+// load only ever makes a run slower.
 const P = QUICK
-  ? { seconds: 5, hsConcurrency: 16, sessions: 1000, idleSessions: 2000, reqConcurrency: 32, isoSeconds: 5, isoSessions: 200 }
-  : { seconds: 20, hsConcurrency: 16, sessions: 1000, idleSessions: 10_000, reqConcurrency: 32, isoSeconds: 20, isoSessions: 200 };
+  ? { seconds: 3, repeats: 3, hsConcurrency: 16, sessions: 1000, idleSessions: 2000, reqConcurrency: 32, isoSeconds: 6, isoSessions: 200 }
+  : { seconds: 10, repeats: 3, hsConcurrency: 16, sessions: 1000, idleSessions: 10_000, reqConcurrency: 32, isoSeconds: 20, isoSessions: 200 };
 
 const SERVER_CORE = 0;
 const GENERATOR_CORE = 1;
@@ -46,11 +48,17 @@ interface Measured<T> {
   serverCpu: number;
 }
 
-/** Runs `body` and the server's CPU share over the same wall time. */
-async function withServerCpu<T extends { seconds: number }>(srv: ServerProc, body: () => Promise<T>): Promise<Measured<T>> {
-  const c0 = cpuSeconds(srv.pid);
-  const run = await body();
-  return { run, serverCpu: (cpuSeconds(srv.pid) - c0) / run.seconds };
+/** Runs `body` P.repeats times, each with the server's CPU share over the same wall time; keeps the fastest. */
+async function withServerCpu<T extends { seconds: number; perSecond: number }>(srv: ServerProc, body: () => Promise<T>): Promise<Measured<T>> {
+  let best: Measured<T> | undefined;
+  for (let i = 0; i < P.repeats; i++) {
+    const c0 = cpuSeconds(srv.pid);
+    const run = await body();
+    const m = { run, serverCpu: (cpuSeconds(srv.pid) - c0) / run.seconds };
+    say(`    ${f0(run.perSecond)}/s (srv ${pctS(m.serverCpu)}, gen ${pctS((run as { genCpu?: number }).genCpu ?? NaN)})`);
+    if (!best || run.perSecond > best.run.perSecond) best = m;
+  }
+  return best!;
 }
 
 function pinSelf(): void {
@@ -165,7 +173,7 @@ async function main(): Promise<void> {
       const target = oursTarget(port);
       const sessions = await establishAll(target, P.isoSessions, 'I-');
       const rate = 200;
-      results.ours.isoAlone = await runRequests(sessions, WHOAMI, { seconds: Math.max(3, P.isoSeconds / 2), concurrency: 0, ratePerSecond: rate });
+      results.ours.isoAlone = await runRequests(sessions, WHOAMI, { seconds: P.isoSeconds / 2, concurrency: 0, ratePerSecond: rate });
       const [loaded, hs] = await Promise.all([
         runRequests(sessions, WHOAMI, { seconds: P.isoSeconds, concurrency: 0, ratePerSecond: rate }),
         runHandshakes(target, { seconds: P.isoSeconds, concurrency: 16, prefix: 'IH-' }),
@@ -242,7 +250,7 @@ function printReport(started: Date, r: { ceiling: ServerResults; ours: ServerRes
   lines.push(`- Machine: ${MACHINE}`);
   lines.push(`- Command: \`${cmd}\` (servers pinned to core ${SERVER_CORE}, generator to core ${GENERATOR_CORE}, loopback)`);
   lines.push('- Each simulated device has its own loopback source address (127.1.x.y), as real devices have their own addresses.');
-  lines.push(`- Load: TLS_PSK_WITH_AES_128_CCM_8 with extended master secret; ${P.seconds} s per measurement; ${P.hsConcurrency} handshakes in flight; requests: CON GET (\`/whoami\` here, \`/time\` on libcoap), ${P.reqConcurrency} outstanding over ${P.sessions} sessions, one per session at a time.`);
+  lines.push(`- Load: TLS_PSK_WITH_AES_128_CCM_8 with extended master secret; best of ${P.repeats} runs of ${P.seconds} s per throughput figure; ${P.hsConcurrency} handshakes in flight; requests: CON GET (\`/whoami\` here, \`/time\` on libcoap), ${P.reqConcurrency} outstanding over ${P.sessions} sessions, one per session at a time.`);
   lines.push('');
   lines.push('| Measurement | coap-psk (this server) | libcoap coap-server-openssl | Generator ceiling (null responder) |');
   lines.push('|---|---:|---:|---:|');
@@ -251,7 +259,7 @@ function printReport(started: Date, r: { ceiling: ServerResults; ours: ServerRes
   lines.push(`| CON GET requests/s over ${P.sessions} sessions | ${reqCell(o.req)} | ${reqCell(l.req)} | ${reqCell(c.req)} |`);
   lines.push(`| Request latency p50 / p99, ms | ${latCell(o.req?.run)} | ${latCell(l.req?.run)} | ${latCell(c.req?.run)} |`);
   lines.push(`| RSS growth per idle session (${f0(o.rssSessions ?? NaN)} / ${f0(l.rssSessions ?? NaN)} sessions) | ${f0(o.rssPerSession ?? NaN)} B | ${f0(l.rssPerSession ?? NaN)} B | — |`);
-  lines.push(`| Isolation: p99 of 200 req/s on ${P.isoSessions} sessions, 50 ms HSM latency, alone → with new handshakes | ${f2(o.isoAlone?.p99 ?? NaN)} → ${f2(o.isoLoaded?.p99 ?? NaN)} ms (${f0(o.isoHandshakes?.perSecond ?? NaN)} handshakes/s alongside) | — | — |`);
+  lines.push(`| Isolation: 200 req/s on ${P.isoSessions} sessions, 50 ms HSM latency; p50 / p99 ms alone → with new handshakes | ${latCell(o.isoAlone)} → ${latCell(o.isoLoaded)} (${f0(o.isoHandshakes?.perSecond ?? NaN)} handshakes/s alongside, ${o.isoLoaded?.lost ?? 'n/a'} lost) | — | — |`);
   lines.push('');
   lines.push('srv / gen: CPU share of one core used by the server and by the generator during the measurement.');
   const est = (runs: Array<Measured<{ genCpu: number; perSecond: number }> | undefined>) =>
