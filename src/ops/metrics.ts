@@ -84,24 +84,17 @@ export class ServerMetrics {
       name: `${PREFIX}coap_requests_total`, help: 'CoAP requests by method, route pattern and response code', labelNames: ['method', 'route', 'code'], registers,
     });
     this.hsmUp = new Gauge({ name: `${PREFIX}hsm_up`, help: '1 when the last health probe derived a key in time, 0 otherwise', registers });
-    new Gauge({
-      name: `${PREFIX}sessions`, help: 'Established DTLS sessions', registers,
-      collect() {
-        this.set(self.dtls?.sessionCount ?? 0);
-      },
-    });
-    new Gauge({
-      name: `${PREFIX}handshakes_in_progress`, help: 'DTLS handshakes in progress', registers,
-      collect() {
-        this.set(self.dtls?.handshakeCount ?? 0);
-      },
-    });
-    new Gauge({
-      name: `${PREFIX}key_lookups_pending`, help: 'Key lookups (HSM derivations) the handshakes are waiting for', registers,
-      collect() {
-        this.set(self.dtls?.pendingKeyLookups ?? 0);
-      },
-    });
+    // Read from the DtlsServer at scrape time: never out of step with it.
+    const live = (name: string, help: string, read: (d: DtlsServer) => number) =>
+      new Gauge({
+        name: `${PREFIX}${name}`, help, registers,
+        collect() {
+          this.set(self.dtls ? read(self.dtls) : 0);
+        },
+      });
+    live('sessions', 'Established DTLS sessions', (d) => d.sessionCount);
+    live('handshakes_in_progress', 'DTLS handshakes in progress', (d) => d.handshakeCount);
+    live('key_lookups_pending', 'Key lookups (HSM derivations) the handshakes are waiting for', (d) => d.pendingKeyLookups);
     new Counter({
       name: `${PREFIX}datagrams_total`, help: 'UDP datagrams received', registers,
       collect() {
