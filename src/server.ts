@@ -134,7 +134,6 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
           logger: routerLogger(logger),
           socket: { type: host.includes(':') ? 'udp6' : 'udp4', localAddress: { ...bound, family: host.includes(':') ? 'IPv6' : 'IPv4' } },
         });
-        keyBlock1ByRequest(front.server);
         const m = options.metrics;
         if (m?.port !== undefined) {
           const opsHost = m.host ?? '127.0.0.1';
@@ -165,35 +164,6 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
     on(event, listener) {
       dtls.on(event, listener);
     },
-  };
-}
-
-interface CoapOption {
-  name: string | number;
-  value: unknown;
-}
-interface NodeCoapServerInternals {
-  _toCacheKey(request: unknown, packet: { options?: CoapOption[]; code?: string }): string | null;
-  _clientIdentifier(request: unknown): string;
-}
-
-/**
- * node-coap 1.5 reassembles Block1 uploads under (token, client) — but RFC 7959 lets a client
- * use a new token for every block, and libcoap does, so uploads from coap-client failed with
- * 5.00. Blocks of one body are tied by endpoint, method, Uri-Path and Request-Tag (RFC 9175)
- * instead. Belongs in src/coap/front.ts (or upstream); kept here until it moves.
- */
-function keyBlock1ByRequest(server: unknown): void {
-  const s = server as NodeCoapServerInternals;
-  if (typeof s._toCacheKey !== 'function' || typeof s._clientIdentifier !== 'function') return;
-  const byToken = s._toCacheKey.bind(s);
-  const hex = (v: unknown) => (Buffer.isBuffer(v) ? v.toString('hex') : String(v));
-  s._toCacheKey = (request, packet) => {
-    const options = packet.options ?? [];
-    if (!options.some((o) => o.name === 'Block1')) return byToken(request, packet);
-    const path = options.filter((o) => o.name === 'Uri-Path').map((o) => hex(o.value)).join('/');
-    const tag = options.find((o) => o.name === 'Request-Tag' || o.name === '292' || o.name === 292);
-    return `block1/${packet.code ?? ''}/${path}/${tag ? hex(tag.value) : ''}/${s._clientIdentifier(request)}`;
   };
 }
 

@@ -44,6 +44,7 @@ export async function createCoapFront(
       return `${who}@${address}:${port}`;
     },
   });
+  keyBlock1ByRequest(server);
   server.on('request', (req: IncomingMessage, res) => {
     const peer = endpoint.peer(req.rsinfo.address, req.rsinfo.port);
     void router.handle(req, res, peer);
@@ -83,4 +84,33 @@ export async function loadRoutes(file: string, router: Router): Promise<void> {
     throw new Error(`route file ${file}: default export is not a function (router) => void`);
   }
   await (mod.default as (router: Router) => void | Promise<void>)(router);
+}
+
+interface CoapOption {
+  name: string | number;
+  value: unknown;
+}
+interface NodeCoapServerInternals {
+  _toCacheKey(request: unknown, packet: { options?: CoapOption[]; code?: string }): string | null;
+  _clientIdentifier(request: unknown): string;
+}
+
+/**
+ * node-coap 1.5 reassembles Block1 uploads under (token, client) — but RFC 7959 lets a client
+ * use a new token for every block, and libcoap does, so uploads from coap-client failed with
+ * 5.00. Blocks of one body are tied by endpoint, method, Uri-Path and Request-Tag (RFC 9175)
+ * instead. (A fix for node-coap upstream; until then it lives here.)
+ */
+function keyBlock1ByRequest(server: unknown): void {
+  const s = server as NodeCoapServerInternals;
+  if (typeof s._toCacheKey !== 'function' || typeof s._clientIdentifier !== 'function') return;
+  const byToken = s._toCacheKey.bind(s);
+  const hex = (v: unknown) => (Buffer.isBuffer(v) ? v.toString('hex') : String(v));
+  s._toCacheKey = (request, packet) => {
+    const options = packet.options ?? [];
+    if (!options.some((o) => o.name === 'Block1')) return byToken(request, packet);
+    const path = options.filter((o) => o.name === 'Uri-Path').map((o) => hex(o.value)).join('/');
+    const tag = options.find((o) => o.name === 'Request-Tag' || o.name === '292' || o.name === 292);
+    return `block1/${packet.code ?? ''}/${path}/${tag ? hex(tag.value) : ''}/${s._clientIdentifier(request)}`;
+  };
 }

@@ -144,27 +144,33 @@ export class DtlsCoapSocket extends dgram.Socket {
     // and so callbacks are always asynchronous, as with a real socket. FIFO keeps the order.
     process.nextTick(() => {
       let error: Error | undefined;
+      let vanished: Error | undefined;
       if (closedAtCall) {
         error = codedError('Not running', 'ERR_SOCKET_DGRAM_NOT_RUNNING');
       } else if (target === undefined || !Number.isInteger(portNumber)) {
-        error = codedError(`no DTLS session for port ${String(port)} without an address`, 'ENOTCONN');
+        vanished = codedError(`no DTLS session for port ${String(port)} without an address`, 'ENOTCONN');
       } else {
         try {
           if (!this.endpoint.send(target, portNumber, data)) {
-            error = codedError(`no DTLS session with ${target}:${portNumber}`, 'ENOTCONN');
+            vanished = codedError(`no DTLS session with ${target}:${portNumber}`, 'ENOTCONN');
           }
         } catch (err) {
           error = err instanceof Error ? err : new Error(String(err));
         }
       }
+      // A peer whose session went away is what a host that went away is to a real UDP socket:
+      // the send "succeeds" and the datagram is lost. node-coap must not see an error there,
+      // because it re-emits it on responses it made itself (2.31 Continue, cached Block2), which
+      // have no 'error' listener: that would kill the process. The loss is reported as 'dropped'.
+      if (vanished !== undefined) {
+        const dropped: DroppedSend = { address: target, port: portNumber, error: vanished };
+        this.emit('dropped', dropped);
+      }
       if (cb !== undefined) {
         if (error !== undefined) cb(error, 0);
-        else cb(null, data.length);
+        else cb(null, vanished ? 0 : data.length);
       } else if (error !== undefined) {
-        // Not 'error': a peer that went away is not a socket failure, and node-coap would
-        // re-emit 'error' on the server, which kills the process when nobody listens.
-        const dropped: DroppedSend = { address: target, port: portNumber, error };
-        this.emit('dropped', dropped);
+        this.emit('dropped', { address: target, port: portNumber, error } satisfies DroppedSend);
       }
     });
   }

@@ -257,8 +257,31 @@ describe('CoAP front over a SecureEndpoint', () => {
       const con = Buffer.concat([Buffer.from([0x40, 0x01, 0x43, 0x21, 0xb6]), Buffer.from('vanish')]);
       raw.send(con, endpoint.port, LOOPBACK);
       for (let i = 0; i < 100 && logged.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-      expect(logged[0]?.message).toContain('not delivered');
+      expect(logged[0]?.message).toContain('dropped');
       expect((logged[0]?.error as NodeJS.ErrnoException).code).toBe('ENOTCONN');
+    } finally {
+      raw.close();
+    }
+  });
+
+  // node-coap answers a non-final Block1 with 2.31 Continue on a response it made itself, with no
+  // 'error' listener: a send error there used to kill the process.
+  it('survives a Block1 upload whose session is gone before node-coap answers 2.31 Continue', async () => {
+    const raw = await clientSocket();
+    const port = raw.address().port;
+    endpoint.accept(port, 'SN-VANISH-0006');
+    // The session ends right after the datagram is handed over, before the reply goes out.
+    endpoint.once('data', () => endpoint.forget(port));
+    logged.length = 0;
+    try {
+      // CON PUT /vanish, message ID 0x4444, token 0x01, Block1 num 0, more, SZX 2 (64 bytes).
+      const header = Buffer.from([0x41, 0x03, 0x44, 0x44, 0x01]);
+      const uriPath = Buffer.concat([Buffer.from([0xb6]), Buffer.from('vanish')]);
+      const block1 = Buffer.from([0xd1, 0x03, 0x0a]); // option 27 = 11 + (13 + 3): delta 13, extended 3; value 0x0a
+      const datagram = Buffer.concat([header, uriPath, block1, Buffer.from([0xff]), Buffer.alloc(64, 0x61)]);
+      raw.send(datagram, endpoint.port, LOOPBACK);
+      for (let i = 0; i < 100 && logged.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(logged[0]?.message).toContain('dropped');
     } finally {
       raw.close();
     }
