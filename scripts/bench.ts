@@ -84,6 +84,8 @@ interface ServerResults {
   hsOff?: Measured<HandshakeRun>;
   hsOn?: Measured<HandshakeRun>;
   req?: Measured<RequestRun>;
+  /** The same requests while all the idle sessions of the RSS measurement are established too. */
+  reqCrowded?: Measured<RequestRun>;
   rssPerSession?: number;
   rssSessions?: number;
   isoAlone?: RequestRun;
@@ -191,7 +193,10 @@ async function main(): Promise<void> {
   printReport(started, results);
 }
 
-/** RSS growth over idle sessions, then requests over 1,000 of them. */
+/**
+ * RSS growth over idle sessions; requests over 1,000 of them while all are established; then
+ * the others are closed (close_notify) and the requests run again with exactly 1,000 sessions.
+ */
 async function measureSessions(p: ServerProc, target: Target, into: ServerResults, prefix: string): Promise<void> {
   await sleep(500);
   const rss0 = rssKiB(p.pid);
@@ -202,8 +207,13 @@ async function measureSessions(p: ServerProc, target: Target, into: ServerResult
   into.rssPerSession = ((rss1 - rss0) * 1024) / Math.max(1, idle.length);
   say(`  VmRSS ${rss0} -> ${rss1} KiB over ${idle.length} sessions`);
   const active = idle.slice(0, P.sessions);
+  say(`  requests over ${active.length} sessions, ${idle.length} established`);
+  into.reqCrowded = await withServerCpu(p, () => runRequests(active, target.path, { seconds: P.seconds, concurrency: P.reqConcurrency }));
+  closeAll(idle.slice(P.sessions), true);
+  await sleep(1500);
+  say(`  requests over ${active.length} sessions, ${active.length} established`);
   into.req = await withServerCpu(p, () => runRequests(active, target.path, { seconds: P.seconds, concurrency: P.reqConcurrency }));
-  closeAll(idle, false);
+  closeAll(active, false);
 }
 
 /** Read before this process pins itself: nproc counts the CPUs a process may run on. */
@@ -256,8 +266,10 @@ function printReport(started: Date, r: { ceiling: ServerResults; ours: ServerRes
   lines.push('|---|---:|---:|---:|');
   lines.push(`| Full handshakes/s, distinct serials, HSM cache off | ${hsCell(o.hsOff)} | — | — |`);
   lines.push(`| Full handshakes/s, distinct serials, HSM cache on | ${hsCell(o.hsOn)} | ${hsCell(l.hsOn)} | ${hsCell(c.hsOn)} |`);
-  lines.push(`| CON GET requests/s over ${P.sessions} sessions | ${reqCell(o.req)} | ${reqCell(l.req)} | ${reqCell(c.req)} |`);
+  lines.push(`| CON GET requests/s over ${P.sessions} established sessions | ${reqCell(o.req)} | ${reqCell(l.req)} | ${reqCell(c.req)} |`);
   lines.push(`| Request latency p50 / p99, ms | ${latCell(o.req?.run)} | ${latCell(l.req?.run)} | ${latCell(c.req?.run)} |`);
+  lines.push(`| CON GET requests/s over ${P.sessions} of ${f0(o.rssSessions ?? NaN)} / ${f0(l.rssSessions ?? NaN)} established sessions | ${reqCell(o.reqCrowded)} | ${reqCell(l.reqCrowded)} | — |`);
+  lines.push(`| Request latency p50 / p99, ms, with all of them established | ${latCell(o.reqCrowded?.run)} | ${latCell(l.reqCrowded?.run)} | — |`);
   lines.push(`| RSS growth per idle session (${f0(o.rssSessions ?? NaN)} / ${f0(l.rssSessions ?? NaN)} sessions) | ${f0(o.rssPerSession ?? NaN)} B | ${f0(l.rssPerSession ?? NaN)} B | — |`);
   lines.push(`| Isolation: 200 req/s on ${P.isoSessions} sessions, 50 ms HSM latency; p50 / p99 ms alone → with new handshakes | ${latCell(o.isoAlone)} → ${latCell(o.isoLoaded)} (${f0(o.isoHandshakes?.perSecond ?? NaN)} handshakes/s alongside, ${o.isoLoaded?.lost ?? 'n/a'} lost) | — | — |`);
   lines.push('');
