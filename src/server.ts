@@ -46,6 +46,8 @@ export interface CoapPskServerOptions {
   denyList?: string;
   /** Mounts the backend's routes on the router (GET /whoami and /.well-known/core are built in). */
   routes?: (router: Router) => void | Promise<void>;
+  /** On close(), how long requests already received may take to be answered. Default 5000 ms. */
+  drainTimeoutMs?: number;
   /** DTLS settings; see DtlsServerConfig for each one's meaning and default. */
   dtls?: Partial<DtlsServerConfig>;
   logger?: Logger;
@@ -153,6 +155,12 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
     },
     close() {
       closing ??= (async () => {
+        // Graceful: no new handshake; every request already received is answered (bounded);
+        // then close_notify to every session.
+        dtls.stopAccepting();
+        await router.drain(options.drainTimeoutMs ?? 5000);
+        // Replies leave through the CoAP socket on the next tick: let them reach DTLS first.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         await front?.close();
         await dtls.close();
         await ops?.close();

@@ -220,6 +220,8 @@ function reply(res: OutgoingMessage, code: string, payload?: string, contentForm
 export class Router {
   private readonly routes: Route[] = [];
   private readonly middlewares: Middleware[] = [];
+  private inFlight = 0;
+  private readonly idleWaiters = new Set<() => void>();
   private readonly logger: RouterLogger;
 
   constructor(options: RouterOptions = {}) {
@@ -298,7 +300,41 @@ export class Router {
    * vanished while the datagram was in flight) the request is refused with 4.01.
    * Never rejects: every failure is logged and, when nothing was sent yet, answered with 5.00.
    */
+  /** Requests whose handling (middlewares and handler) has not finished yet. */
+  get requestsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * Resolves once no request is being handled (true), or after `timeoutMs` (false). A graceful
+   * shutdown waits here so that every request already received gets its answer.
+   */
+  drain(timeoutMs: number): Promise<boolean> {
+    if (this.inFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.idleWaiters.delete(done);
+        resolve(false);
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.idleWaiters.add(done);
+    });
+  }
+
   async handle(req: IncomingMessage, res: OutgoingMessage, peer: PeerIdentity | undefined): Promise<void> {
+    this.inFlight++;
+    try {
+      await this.handleOne(req, res, peer);
+    } finally {
+      if (--this.inFlight === 0) for (const wake of [...this.idleWaiters]) wake();
+      if (this.inFlight === 0) this.idleWaiters.clear();
+    }
+  }
+
+  private async handleOne(req: IncomingMessage, res: OutgoingMessage, peer: PeerIdentity | undefined): Promise<void> {
     // node-coap re-emits send failures (peer gone, retransmissions exhausted) as 'error' on the
     // response; unhandled, that would take the whole process down.
     res.on('error', (err: unknown) => this.logger.error(`coap: reply to ${describe(req)} not delivered`, err));

@@ -65,6 +65,11 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
   private socket: dgram.Socket | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private handshakes = 0;
+  /** Datagrams handed to the socket whose send has not completed yet. */
+  private sending = 0;
+  private readonly sent = (): void => {
+    this.sending--;
+  };
   private accepting = true;
   private readonly lookups: KeyLookupQueue;
   private readonly rateLimiter: SourceRateLimiter;
@@ -117,11 +122,13 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
     this.accepting = false;
   }
 
-  /** Sends close_notify to every session and closes the socket. */
+  /** Sends close_notify to every session and closes the socket once those have left. */
   async close(): Promise<void> {
     this.accepting = false;
     if (this.sweeper) clearInterval(this.sweeper);
     for (const conn of [...this.connections.values()]) conn.close('server closing', conn.state === 'established');
+    // Closing the socket would cancel datagrams still queued in it: the close_notify alerts.
+    for (let waited = 0; this.sending > 0 && waited < 1000; waited += 5) await new Promise((r) => setTimeout(r, 5));
     const socket = this.socket;
     this.socket = undefined;
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
@@ -226,7 +233,7 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
 
   private connectionEvents(address: string, port: number) {
     return {
-      sendDatagram: (d: Buffer) => this.socket?.send(d, port, address),
+      sendDatagram: (d: Buffer) => this.sendTo(d, port, address),
       onEstablished: (conn: Connection, r: HandshakeResult) => {
         this.handshakes--;
         this.stats.handshakesOk++;
@@ -251,15 +258,21 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
     };
   }
 
+  private sendTo(datagram: Buffer, port: number, address: string): void {
+    if (!this.socket) return;
+    this.sending++;
+    this.socket.send(datagram, port, address, this.sent);
+  }
+
   private sendHelloVerifyRequest(cookie: Buffer, messageSeq: number, recordSeq: number, address: string, port: number): void {
     // RFC 6347 4.2.1: the HelloVerifyRequest reuses the ClientHello's message_seq and record
     // sequence number, and says DTLS 1.0 so that any client version can read it.
     const hvr = encodeHandshake(HandshakeType.hello_verify_request, messageSeq, encodeHelloVerifyRequest({ cookie }));
-    this.socket?.send(encodeRecord(ContentType.handshake, DTLS_1_0, 0, recordSeq, hvr), port, address);
+    this.sendTo(encodeRecord(ContentType.handshake, DTLS_1_0, 0, recordSeq, hvr), port, address);
   }
 
   private sendPlainAlert(description: number, recordSeq: number, address: string, port: number): void {
-    this.socket?.send(encodeRecord(ContentType.alert, DTLS_1_0, 0, recordSeq, encodeAlert(AlertLevel.fatal, description)), port, address);
+    this.sendTo(encodeRecord(ContentType.alert, DTLS_1_0, 0, recordSeq, encodeAlert(AlertLevel.fatal, description)), port, address);
   }
 
   private emitHandshake(e: HandshakeEvent): void {
