@@ -148,7 +148,7 @@ export const configSchema = z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }).optional()
       .meta(meta({ env: ['COAP_PSK_LOG_LEVEL'], flag: 'log-level', kind: 'string', description: 'log level (default info)' })),
     format: z.enum(['json', 'pretty'], { error: 'must be json or pretty' }).optional()
-      .meta(meta({ env: ['COAP_PSK_LOG_FORMAT'], flag: 'log-format', kind: 'string', description: 'json (default) or pretty (needs pino-pretty)' })),
+      .meta(meta({ env: ['COAP_PSK_LOG_FORMAT'], flag: 'log-format', kind: 'string', description: 'json or pretty (default: pretty on a terminal, json otherwise)' })),
   }),
   keylog: z.strictObject({
     file: z.string().min(1).optional()
