@@ -51,6 +51,8 @@ export class Connection implements HandshakeHost {
   handshake: ServerHandshake | undefined;
   session: HandshakeResult | undefined;
   lastActivity = Date.now();
+  /** What a failed handshake had learned, for its log line: identity (if it got that far) and suite. */
+  failedHandshake: { identity?: Buffer; suiteName: string } | undefined;
   readonly createdAt = Date.now();
   private readonly reads = new Map<number, ReadState>();
   private readonly writes = new Map<number, WriteState>();
@@ -101,6 +103,9 @@ export class Connection implements HandshakeHost {
     if (this.state === 'closed') return;
     if (notify) this.sendAlert(AlertLevel.warning, AlertDescription.close_notify);
     const failedHandshake = this.state === 'handshaking';
+    if (failedHandshake && this.handshake) {
+      this.failedHandshake = { identity: this.handshake.peerIdentity, suiteName: this.handshake.suiteName };
+    }
     this.state = 'closed';
     this.handshake?.dispose();
     this.handshake = undefined;

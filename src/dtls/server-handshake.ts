@@ -125,6 +125,15 @@ export class ServerHandshake {
     );
   }
 
+  /** The PSK identity once ClientKeyExchange named it (for logs of failed handshakes). */
+  get peerIdentity(): Buffer | undefined {
+    return this.identity;
+  }
+
+  get suiteName(): string {
+    return this.negotiated.suite.name;
+  }
+
   get isBusy(): boolean {
     return this.state === 'resolving';
   }

@@ -248,8 +248,10 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
         if (failedHandshake) {
           this.handshakes--;
           this.stats.handshakesFailed++;
-          this.log.info({ address, port, reason }, 'handshake failed');
-          this.emitHandshake({ address, port, durationMs: Date.now() - conn.createdAt, result: 'failed', reason });
+          const identity = conn.failedHandshake?.identity?.toString('utf8');
+          const cipherSuite = conn.failedHandshake?.suiteName;
+          this.log.info({ address, port, identity, suite: cipherSuite, reason }, 'handshake failed');
+          this.emitHandshake({ address, port, identity, cipherSuite, durationMs: Date.now() - conn.createdAt, result: 'failed', reason });
         } else {
           this.log.debug({ address, port, reason }, 'session closed');
         }
