@@ -26,8 +26,8 @@ const PROFILE_DIR = profileAt >= 0 ? path.resolve(argv[profileAt + 1] ?? 'bench-
 // Every throughput figure is the best of `repeats` runs: the machine may be shared, and other
 // load only ever makes a run slower.
 const P = QUICK
-  ? { seconds: 3, repeats: 3, hsConcurrency: 16, sessions: 1000, idleSessions: 2000, reqConcurrency: 32, isoSeconds: 6, isoSessions: 200 }
-  : { seconds: 10, repeats: 3, hsConcurrency: 16, sessions: 1000, idleSessions: 10_000, reqConcurrency: 32, isoSeconds: 20, isoSessions: 200 };
+  ? { seconds: 3, repeats: 3, hsConcurrency: 16, sessions: 1000, idleSessions: 3000, reqConcurrency: 32, isoSeconds: 6, isoSessions: 200 }
+  : { seconds: 10, repeats: 3, hsConcurrency: 16, sessions: 1000, idleSessions: 11_000, reqConcurrency: 32, isoSeconds: 20, isoSessions: 200 };
 
 const SERVER_CORE = 0;
 const GENERATOR_CORE = 1;
@@ -86,6 +86,7 @@ interface ServerResults {
   req?: Measured<RequestRun>;
   /** The same requests while all the idle sessions of the RSS measurement are established too. */
   reqCrowded?: Measured<RequestRun>;
+  crowdedSessions?: number;
   rssPerSession?: number;
   rssSessions?: number;
   isoAlone?: RequestRun;
@@ -194,26 +195,29 @@ async function main(): Promise<void> {
 }
 
 /**
- * RSS growth over idle sessions; requests over 1,000 of them while all are established; then
- * the others are closed (close_notify) and the requests run again with exactly 1,000 sessions.
+ * Requests over exactly 1,000 established sessions (on a server that never had more); then
+ * more sessions up to P.idleSessions, idle, for the RSS growth per idle session (baseline taken
+ * after the requests, so caches that the requests filled are not counted against sessions);
+ * then the same requests again with all of them established.
  */
 async function measureSessions(p: ServerProc, target: Target, into: ServerResults, prefix: string): Promise<void> {
-  await sleep(500);
+  const active = await establishAll(target, P.sessions, prefix);
+  say(`  requests over ${active.length} sessions, ${active.length} established`);
+  into.req = await withServerCpu(p, () => runRequests(active, target.path, { seconds: P.seconds, concurrency: P.reqConcurrency }));
+  await sleep(1000);
   const rss0 = rssKiB(p.pid);
-  const idle = await establishAll(target, P.idleSessions, prefix);
+  const idle = await establishAll(target, P.idleSessions - active.length, `${prefix}idle-`);
   await sleep(1000);
   const rss1 = rssKiB(p.pid);
   into.rssSessions = idle.length;
   into.rssPerSession = ((rss1 - rss0) * 1024) / Math.max(1, idle.length);
-  say(`  VmRSS ${rss0} -> ${rss1} KiB over ${idle.length} sessions`);
-  const active = idle.slice(0, P.sessions);
-  say(`  requests over ${active.length} sessions, ${idle.length} established`);
+  say(`  VmRSS ${rss0} -> ${rss1} KiB over ${idle.length} more sessions`);
+  const total = active.length + idle.length;
+  say(`  requests over ${active.length} sessions, ${total} established`);
   into.reqCrowded = await withServerCpu(p, () => runRequests(active, target.path, { seconds: P.seconds, concurrency: P.reqConcurrency }));
-  closeAll(idle.slice(P.sessions), true);
-  await sleep(1500);
-  say(`  requests over ${active.length} sessions, ${active.length} established`);
-  into.req = await withServerCpu(p, () => runRequests(active, target.path, { seconds: P.seconds, concurrency: P.reqConcurrency }));
+  into.crowdedSessions = total;
   closeAll(active, false);
+  closeAll(idle, false);
 }
 
 /** Read before this process pins itself: nproc counts the CPUs a process may run on. */
@@ -268,9 +272,9 @@ function printReport(started: Date, r: { ceiling: ServerResults; ours: ServerRes
   lines.push(`| Full handshakes/s, distinct serials, HSM cache on | ${hsCell(o.hsOn)} | ${hsCell(l.hsOn)} | ${hsCell(c.hsOn)} |`);
   lines.push(`| CON GET requests/s over ${P.sessions} established sessions | ${reqCell(o.req)} | ${reqCell(l.req)} | ${reqCell(c.req)} |`);
   lines.push(`| Request latency p50 / p99, ms | ${latCell(o.req?.run)} | ${latCell(l.req?.run)} | ${latCell(c.req?.run)} |`);
-  lines.push(`| CON GET requests/s over ${P.sessions} of ${f0(o.rssSessions ?? NaN)} / ${f0(l.rssSessions ?? NaN)} established sessions | ${reqCell(o.reqCrowded)} | ${reqCell(l.reqCrowded)} | — |`);
+  lines.push(`| CON GET requests/s over ${P.sessions} of ${f0(o.crowdedSessions ?? NaN)} / ${f0(l.crowdedSessions ?? NaN)} established sessions | ${reqCell(o.reqCrowded)} | ${reqCell(l.reqCrowded)} | — |`);
   lines.push(`| Request latency p50 / p99, ms, with all of them established | ${latCell(o.reqCrowded?.run)} | ${latCell(l.reqCrowded?.run)} | — |`);
-  lines.push(`| RSS growth per idle session (${f0(o.rssSessions ?? NaN)} / ${f0(l.rssSessions ?? NaN)} sessions) | ${f0(o.rssPerSession ?? NaN)} B | ${f0(l.rssPerSession ?? NaN)} B | — |`);
+  lines.push(`| RSS growth per idle session (VmRSS, ${f0(o.rssSessions ?? NaN)} / ${f0(l.rssSessions ?? NaN)} sessions added to ${P.sessions}) | ${f0(o.rssPerSession ?? NaN)} B | ${f0(l.rssPerSession ?? NaN)} B | — |`);
   lines.push(`| Isolation: 200 req/s on ${P.isoSessions} sessions, 50 ms HSM latency; p50 / p99 ms alone → with new handshakes | ${latCell(o.isoAlone)} → ${latCell(o.isoLoaded)} (${f0(o.isoHandshakes?.perSecond ?? NaN)} handshakes/s alongside, ${o.isoLoaded?.lost ?? 'n/a'} lost) | — | — |`);
   lines.push('');
   lines.push('srv / gen: CPU share of one core used by the server and by the generator during the measurement.');
