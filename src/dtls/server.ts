@@ -67,8 +67,9 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
   private handshakes = 0;
   /** Datagrams handed to the socket whose send has not completed yet. */
   private sending = 0;
+  private whenSent: (() => void) | undefined;
   private readonly sent = (): void => {
-    this.sending--;
+    if (--this.sending === 0) this.whenSent?.();
   };
   private accepting = true;
   private readonly lookups: KeyLookupQueue;
@@ -128,7 +129,16 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
     if (this.sweeper) clearInterval(this.sweeper);
     for (const conn of [...this.connections.values()]) conn.close('server closing', conn.state === 'established');
     // Closing the socket would cancel datagrams still queued in it: the close_notify alerts.
-    for (let waited = 0; this.sending > 0 && waited < 1000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+    if (this.sending > 0) {
+      await new Promise<void>((resolve) => {
+        const bound = setTimeout(resolve, 1000); // a send that never completes does not hold us
+        this.whenSent = () => {
+          clearTimeout(bound);
+          resolve();
+        };
+      });
+      this.whenSent = undefined;
+    }
     const socket = this.socket;
     this.socket = undefined;
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));

@@ -38,7 +38,11 @@ class CountingResolver implements KeyResolver {
 function captureSocket(server: DtlsServer): Array<{ data: Buffer; port: number }> {
   const sent: Array<{ data: Buffer; port: number }> = [];
   (server as unknown as { socket: unknown }).socket = {
-    send: (data: Buffer, port: number) => sent.push({ data: Buffer.from(data), port }),
+    // Like a real socket: the completion callback comes later (close() waits for it).
+    send: (data: Buffer, port: number, _address: string, done?: () => void) => {
+      sent.push({ data: Buffer.from(data), port });
+      if (typeof done === 'function') queueMicrotask(done);
+    },
     close: (cb: () => void) => cb(),
   };
   return sent;

@@ -38,7 +38,8 @@ beforeAll(async () => {
     if (existsSync(join(ROOT, entry))) await cp(join(ROOT, entry), join(stage, entry), { recursive: true });
   }
   await run(process.execPath, [TSC, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(stage, 'dist')], ROOT, 120_000);
-  await run('npm', ['pack', '--pack-destination', dir, '--silent'], stage, 60_000);
+  // dist/ is built just above; --ignore-scripts skips the prepack build, which needs the tsconfigs.
+  await run('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--silent'], stage, 60_000);
   const tgz = (await readdir(dir)).find((f) => f.endsWith('.tgz'));
   if (!tgz) throw new Error('npm pack made no tarball');
 
