@@ -7,7 +7,7 @@
  * See scripts/bench/server-child.ts for what the null responder and the isolation server are.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,8 +26,8 @@ const PROFILE_DIR = profileAt >= 0 ? path.resolve(argv[profileAt + 1] ?? 'bench-
 // Every throughput figure is the best of `repeats` runs: the machine may be shared, and other
 // load only ever makes a run slower.
 const P = QUICK
-  ? { seconds: 3, repeats: 3, hsConcurrency: 16, sessions: 1000, idleSessions: 3000, reqConcurrency: 32, isoSeconds: 6, isoSessions: 200 }
-  : { seconds: 10, repeats: 3, hsConcurrency: 16, sessions: 1000, idleSessions: 11_000, reqConcurrency: 32, isoSeconds: 20, isoSessions: 200 };
+  ? { seconds: 3, repeats: 3, hsConcurrency: 16, sessions: 1000, idleSessions: 3000, reqConcurrency: 32, isoSeconds: 6, isoSessions: 200, deriveSerials: 50_000 }
+  : { seconds: 10, repeats: 3, hsConcurrency: 16, sessions: 1000, idleSessions: 11_000, reqConcurrency: 32, isoSeconds: 20, isoSessions: 200, deriveSerials: 500_000 };
 
 const SERVER_CORE = 0;
 const GENERATOR_CORE = 1;
@@ -92,6 +92,8 @@ interface ServerResults {
   isoAlone?: RequestRun;
   isoLoaded?: RequestRun;
   isoHandshakes?: HandshakeRun;
+  /** `coap-psk derive` through SoftHSM: serials per second, start-up included. */
+  derive?: { serials: number; perSecond: number };
 }
 
 async function main(): Promise<void> {
@@ -108,6 +110,8 @@ async function main(): Promise<void> {
     COAP_PSK_KEY_ENCODING: 'raw',
     COAP_PSK_LOG_LEVEL: 'warn',
     COAP_PSK_CACHE_MAX: String(cacheMax),
+    // SoftHSM runs inside the server process: derive without the worker-thread hop.
+    COAP_PSK_PKCS11_SYNC: 'true',
   });
   const serve = async (name: string, cacheMax: number): Promise<ServerProc> => {
     const port = await freeUdpPort();
@@ -118,6 +122,12 @@ async function main(): Promise<void> {
   };
 
   try {
+    // 0. The factory side: `coap-psk derive` of a batch through SoftHSM, as an operator runs it.
+    {
+      say('coap-psk derive through SoftHSM');
+      results.ours.derive = await measureDerive(token.env, P.deriveSerials);
+    }
+
     // 1. The generator's ceiling against the null responder.
     {
       say('null responder (generator ceiling)');
@@ -237,6 +247,23 @@ function reqCell(m: Measured<RequestRun> | undefined): string {
   return `${f0(m.run.perSecond)} (srv ${pctS(m.serverCpu)}, gen ${pctS(m.run.genCpu)}${m.run.lost ? `, ${m.run.lost} lost` : ''})`;
 }
 
+/** Runs the real CLI on a file of serials, pinned to the server core, and times it end to end. */
+async function measureDerive(env: Record<string, string>, count: number): Promise<{ serials: number; perSecond: number }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-derive-'));
+  try {
+    const input = path.join(dir, 'serials.txt');
+    writeFileSync(input, Array.from({ length: count }, (_, i) => `SN${String(i).padStart(9, '0')}`).join('\n') + '\n');
+    const started = performance.now();
+    execFileSync('taskset', ['-c', String(SERVER_CORE), process.execPath, path.join(ROOT, 'bin/coap-psk.js'), 'derive', '--format', 'csv', '--out', path.join(dir, 'keys.csv')], {
+      env: { ...process.env, ...env },
+      stdio: [openSync(input, 'r'), 'ignore', 'inherit'],
+    });
+    return { serials: count, perSecond: count / ((performance.now() - started) / 1000) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function latCell(r: RequestRun | undefined): string {
   return r ? `${f2(r.p50)} / ${f2(r.p99)}` : 'n/a';
 }
@@ -276,6 +303,7 @@ function printReport(started: Date, r: { ceiling: ServerResults; ours: ServerRes
   lines.push(`| Request latency p50 / p99, ms, with all of them established | ${latCell(o.reqCrowded?.run)} | ${latCell(l.reqCrowded?.run)} | — |`);
   lines.push(`| RSS growth per idle session (VmRSS, ${f0(o.rssSessions ?? NaN)} / ${f0(l.rssSessions ?? NaN)} sessions added to ${P.sessions}) | ${f0(o.rssPerSession ?? NaN)} B | ${f0(l.rssPerSession ?? NaN)} B | — |`);
   lines.push(`| Isolation: 200 req/s on ${P.isoSessions} sessions, 50 ms HSM latency; p50 / p99 ms alone → with new handshakes | ${latCell(o.isoAlone)} → ${latCell(o.isoLoaded)} (${f0(o.isoHandshakes?.perSecond ?? NaN)} handshakes/s alongside, ${o.isoLoaded?.lost ?? 'n/a'} lost) | — | — |`);
+  lines.push(`| \`coap-psk derive --format csv --out FILE\` through SoftHSM, ${f0(o.derive?.serials ?? NaN)} serials from a file | ${f0(o.derive?.perSecond ?? NaN)} derivations/s (start-up included) | — | — |`);
   lines.push('');
   lines.push('srv / gen: CPU share of one core used by the server and by the generator during the measurement.');
   const est = (runs: Array<Measured<{ genCpu: number; perSecond: number }> | undefined>) =>

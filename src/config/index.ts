@@ -246,7 +246,10 @@ export function printableConfig(c: ResolvedConfig): Record<string, unknown> {
           ...(k.softhsmConf ? { softhsmConf: k.softhsmConf } : {}),
           developmentToken: k.devDefault,
         };
-  if (k.mode === 'pkcs11') keys.allowExtractableKey = k.allowExtractableKey;
+  if (k.mode === 'pkcs11') {
+    keys.allowExtractableKey = k.allowExtractableKey;
+    keys.syncDerivation = k.syncDerivation;
+  }
   keys.denyList = k.denyListFile ?? null;
   keys.cacheMax = k.cache.enabled === false ? 0 : k.cache.maxEntries;
   keys.cacheTtlMs = k.cache.ttlMs;

@@ -34,6 +34,8 @@ export interface Pkcs11KeyConfig {
   poolSize: number;
   /** Accept a master key that is extractable or not sensitive (COAP_PSK_ALLOW_EXTRACTABLE_KEY / --allow-extractable-key). */
   allowExtractableKey: boolean;
+  /** Derive synchronously (COAP_PSK_PKCS11_SYNC): in-process tokens only. */
+  syncDerivation: boolean;
   cache: CacheOptions;
   denyListFile?: string;
 }
@@ -128,6 +130,7 @@ export function loadKeyConfig(env: Env = process.env, flags: KeyFlags = {}): Key
 
   const poolSize = parseInt(env, 'COAP_PSK_POOL_SIZE', 4, 1, 256);
   const allowExtractableKey = flags.allowExtractableKey ?? parseBool(env, 'COAP_PSK_ALLOW_EXTRACTABLE_KEY');
+  const syncDerivation = parseBool(env, 'COAP_PSK_PKCS11_SYNC');
   if (pkcs11Given.length === 0) {
     const dev = devPaths(flags.projectRoot ?? PROJECT_ROOT);
     return {
@@ -141,6 +144,7 @@ export function loadKeyConfig(env: Env = process.env, flags: KeyFlags = {}): Key
       devDefault: true,
       poolSize,
       allowExtractableKey,
+      syncDerivation,
       cache,
       denyListFile,
     };
@@ -165,6 +169,7 @@ export function loadKeyConfig(env: Env = process.env, flags: KeyFlags = {}): Key
     devDefault: false,
     poolSize,
     allowExtractableKey,
+    syncDerivation,
     cache,
     denyListFile,
   };
@@ -210,6 +215,7 @@ export async function openKeySource(config: KeyConfig, flags: KeyFlags = {}): Pr
       encoding: config.encoding,
       poolSize: config.poolSize,
       allowExtractableKey: config.allowExtractableKey,
+      syncDerivation: config.syncDerivation,
     });
   } catch (e) {
     if (config.devDefault && e instanceof UserError && e.message.startsWith('PKCS#11 token not found')) throw new UserError(DEV_HINT);

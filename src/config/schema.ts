@@ -87,6 +87,8 @@ export const configSchema = z.strictObject({
       .meta(meta({ env: ['COAP_PSK_POOL_SIZE'], flag: 'pool-size', kind: 'int', description: 'PKCS#11 sessions used in parallel' })),
     allowExtractableKey: z.boolean({ error: 'must be true or false' }).optional()
       .meta(meta({ env: ['COAP_PSK_ALLOW_EXTRACTABLE_KEY'], flag: 'allow-extractable-key', kind: 'bool', description: 'accept a master key that is extractable or not sensitive' })),
+    syncDerivation: z.boolean({ error: 'must be true or false' }).optional()
+      .meta(meta({ env: ['COAP_PSK_PKCS11_SYNC'], flag: 'pkcs11-sync', kind: 'bool', description: 'derive on the event loop, without the worker-thread hop: for in-process tokens such as SoftHSM, never for a network HSM' })),
     denyList: z.string().min(1).optional()
       .meta(meta({ env: ['COAP_PSK_DENY_LIST'], flag: 'deny-list', kind: 'string', description: 'file of denied serials, one per line (reloaded on SIGHUP)' })),
     softhsmConf: z.string().min(1).optional()

@@ -39,6 +39,12 @@ export interface Pkcs11ResolverOptions {
    * leave the token, which defeats the point of keeping it in an HSM.
    */
   allowExtractableKey?: boolean;
+  /**
+   * Derive with synchronous C_Encrypt on the calling thread instead of pkcs11js's worker
+   * threads. For a token inside this process (SoftHSM) that saves the thread hop, which costs
+   * more than the AES block itself; for a network or USB HSM it would stall the event loop.
+   */
+  syncDerivation?: boolean;
 }
 
 /** The token state one generation of sessions belongs to; replaced whole on recovery. */
@@ -98,6 +104,7 @@ export class Pkcs11Resolver implements KeyResolver {
       acceptIdentity: options.acceptIdentity ?? isDerivableIdentity,
       log: options.log ?? ((line) => process.stderr.write(`coap-psk: ${line}\n`)),
       allowExtractableKey: options.allowExtractableKey ?? false,
+      syncDerivation: options.syncDerivation ?? false,
     };
     // Our own copy: the caller may zero theirs.
     this.pin = Buffer.from(options.pin);
@@ -155,9 +162,14 @@ export class Pkcs11Resolver implements KeyResolver {
   async resolve(identity: Buffer): Promise<PskCandidate[]> {
     if (this.closed) throw new Error('key resolver is closed');
     if (!this.opts.acceptIdentity(identity)) return [];
-    const block = md5Block(identity);
     const labels = [...this.gen.keys.keys()];
-    const derived = await Promise.all(labels.map((label) => this.derive(block, label)));
+    let derived: Array<Buffer | undefined>;
+    if (this.opts.syncDerivation) {
+      derived = labels.map((label) => this.deriveSync([identity], label)[0]);
+    } else {
+      const block = md5Block(identity);
+      derived = await Promise.all(labels.map((label) => this.derive(block, label)));
+    }
     const candidates: PskCandidate[] = [];
     derived.forEach((d, i) => {
       if (d) candidates.push({ psk: encodePsk(d, this.opts.encoding), keyLabel: labels[i]! });

@@ -55,6 +55,20 @@ describe('Pkcs11Resolver on a real SoftHSM token', () => {
     }
   });
 
+  it('resolve() with syncDerivation gives the same candidates as the async path', async () => {
+    const asyncR = await open({ keyLabels: ['master-2025', 'master-2024'] });
+    const syncR = await open({ keyLabels: ['master-2025', 'master-2024'], syncDerivation: true });
+    try {
+      for (const v of VECTORS) {
+        const id = Buffer.from(v.serial, 'utf8');
+        expect(await syncR.resolve(id), v.name).toEqual(await asyncR.resolve(id));
+      }
+    } finally {
+      await asyncR.close();
+      await syncR.close();
+    }
+  });
+
   it('agrees with the software resolver, for both master keys, newest first', async () => {
     const hw = await open({ keyLabels: ['master-2025', 'master-2024'], encoding: 'hex' });
     const sw = new SoftwareResolver({
