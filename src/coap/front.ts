@@ -9,7 +9,7 @@ import { Router } from './router.js';
 import type { RouterLogger } from './router.js';
 import { DtlsCoapSocket } from './transport.js';
 import type { DroppedSend, DtlsCoapSocketOptions } from './transport.js';
-import type { SecureEndpoint } from './types.js';
+import type { PeerIdentity, SecureEndpoint } from './types.js';
 
 export interface CoapFrontOptions {
   /** Passed to node-coap's Server (piggybackReplyMs, cacheSize, ...). clientIdentifier is ours. */
@@ -26,6 +26,9 @@ export interface CoapFront {
   close(): Promise<void>;
 }
 
+/** node-coap computes the client identifier several times per request; the hex is made once per session. */
+const identityHex = new WeakMap<PeerIdentity, string>();
+
 export async function createCoapFront(
   endpoint: SecureEndpoint,
   router: Router,
@@ -40,7 +43,12 @@ export async function createCoapFront(
     // a NAT rebinding) can never be answered from another identity's cache.
     clientIdentifier: (req: IncomingMessage) => {
       const { address, port } = req.rsinfo;
-      const who = endpoint.peer(address, port)?.identityBytes.toString('hex') ?? '-';
+      const peer = endpoint.peer(address, port);
+      let who = peer ? identityHex.get(peer) : '-';
+      if (who === undefined) {
+        who = peer!.identityBytes.toString('hex');
+        identityHex.set(peer!, who);
+      }
       return `${who}@${address}:${port}`;
     },
   });

@@ -20,6 +20,7 @@ import { encodeAlert, parseAlert } from './alert.js';
 import { encodeRecord, type DTLSRecord } from './record.js';
 import { ReplayWindow } from './replay-window.js';
 import type { HandshakeHost, HandshakeResult, ServerHandshake } from './server-handshake.js';
+import type { PeerIdentity } from '../coap/types.js';
 
 export interface ConnectionEvents {
   /** Writes one datagram to the peer. */
@@ -50,6 +51,8 @@ export class Connection implements HandshakeHost {
   state: 'handshaking' | 'established' | 'closed' = 'handshaking';
   handshake: ServerHandshake | undefined;
   session: HandshakeResult | undefined;
+  /** Who the handshake proved the peer to be, as the CoAP side sees it. */
+  peerIdentity: PeerIdentity | undefined;
   lastActivity = Date.now();
   /** What a failed handshake had learned, for its log line: identity (if it got that far) and suite. */
   failedHandshake: { identity?: Buffer; suiteName: string } | undefined;
@@ -153,6 +156,12 @@ export class Connection implements HandshakeHost {
 
   complete(result: HandshakeResult): void {
     this.session = result;
+    this.peerIdentity = Object.freeze({
+      identity: result.identity.toString('utf8'),
+      identityBytes: result.identity,
+      keyLabel: result.keyLabel,
+      cipherSuite: result.suiteName,
+    });
     this.state = 'established';
     this.handshake = undefined;
     this.events.onEstablished(this, result);

@@ -160,9 +160,8 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
   }
 
   peer(address: string, port: number): PeerIdentity | undefined {
-    const s = this.connections.get(peerKey(address, port))?.session;
-    if (!s) return undefined;
-    return { identity: s.identity.toString('utf8'), identityBytes: s.identity, keyLabel: s.keyLabel, cipherSuite: s.suiteName };
+    // Built once per session (at the handshake's end): node-coap asks several times per request.
+    return this.connections.get(peerKey(address, port))?.peerIdentity;
   }
 
   // --- inbound ---
