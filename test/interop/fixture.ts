@@ -2,6 +2,7 @@
  * Shared set-up of the interop tests: a real SoftHSM token holding the test master key, and
  * the answer every peer's key must match, computed apart from the HSM (node:crypto).
  */
+import { dtls as ndc } from 'node-dtls-client';
 import { deriveSoftware } from '../../src/keys/derive.js';
 import { createTestToken, type TestToken } from '../helpers/softhsm.js';
 
@@ -20,4 +21,20 @@ export function expectedHexKey(serial: string, masterHex = TEST_MASTER_HEX): str
 
 export function makeToken(label: string, keys = [{ label: TEST_KEY_LABEL, hex: TEST_MASTER_HEX }]): Promise<TestToken> {
   return createTestToken({ label, pin: 'interop-test-pin', keys });
+}
+
+/** A node-dtls-client session to 127.0.0.1:port as `serial`, with the key derived from the test master. */
+export function ndcConnect(port: number, serial: string, suite = 'TLS_PSK_WITH_AES_128_CCM_8'): Promise<ndc.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = ndc.createSocket({
+      type: 'udp4',
+      address: '127.0.0.1',
+      port,
+      psk: { [serial]: expectedPsk(serial).toString('latin1') },
+      timeout: 5000,
+      ciphers: [suite],
+    } as unknown as ndc.Options);
+    socket.once('connected', () => resolve(socket));
+    socket.once('error', reject);
+  });
 }

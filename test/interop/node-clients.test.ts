@@ -3,13 +3,12 @@
  * on a real SoftHSM token through pkcs11js.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { dtls as ndc } from 'node-dtls-client';
 import nodertc from '@nodertc/dtls';
 import { createResolver, loadKeyConfig } from '../../src/config/keys.js';
 import { createServer, type CoapPskServer } from '../../src/server.js';
 import { coapGet, parseReply } from '../helpers/coap-bytes.js';
 import type { TestToken } from '../helpers/softhsm.js';
-import { expectedPsk, makeToken } from './fixture.js';
+import { expectedPsk, makeToken, ndcConnect } from './fixture.js';
 
 let token: TestToken;
 let server: CoapPskServer;
@@ -31,21 +30,13 @@ it.each(['TLS_PSK_WITH_AES_128_CCM_8', 'TLS_PSK_WITH_AES_128_GCM_SHA256', 'TLS_P
   'node-dtls-client with %s gets /whoami',
   async (suite) => {
     const serial = `SN-ndc-${suite.slice(-6)}`;
-    const reply = await new Promise<Buffer>((resolve, reject) => {
-      const socket = ndc.createSocket({
-        type: 'udp4',
-        address: '127.0.0.1',
-        port,
-        psk: { [serial]: expectedPsk(serial).toString('latin1') },
-        timeout: 5000,
-        ciphers: [suite],
-      } as unknown as ndc.Options);
-      socket.on('connected', () => socket.send(coapGet(1, ['whoami'])));
-      socket.on('message', (m: Buffer) => {
+    const socket = await ndcConnect(port, serial, suite);
+    const reply = await new Promise<Buffer>((resolve) => {
+      socket.once('message', (m: Buffer) => {
         socket.close();
         resolve(m);
       });
-      socket.on('error', reject);
+      socket.send(coapGet(1, ['whoami']));
     });
     const parsed = parseReply(reply)!;
     expect(parsed.code).toBe('2.05');

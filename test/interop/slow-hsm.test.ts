@@ -7,13 +7,12 @@
  * slow lookup was pending).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { dtls as ndc } from 'node-dtls-client';
 import { createResolver, loadKeyConfig } from '../../src/config/keys.js';
 import type { KeyResolver } from '../../src/keys/types.js';
 import { createServer, type CoapPskServer } from '../../src/server.js';
 import { coapGet, parseReply } from '../helpers/coap-bytes.js';
 import type { TestToken } from '../helpers/softhsm.js';
-import { expectedPsk, makeToken } from './fixture.js';
+import { makeToken, ndcConnect } from './fixture.js';
 
 const SLOW = 'SN-slow';
 const FAST = 'SN-fast';
@@ -46,20 +45,7 @@ afterAll(async () => {
   await token?.cleanup();
 });
 
-function connect(serial: string): Promise<ndc.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = ndc.createSocket({
-      type: 'udp4',
-      address: '127.0.0.1',
-      port,
-      psk: { [serial]: expectedPsk(serial).toString('latin1') },
-      timeout: 5000,
-      ciphers: ['TLS_PSK_WITH_AES_128_CCM_8'],
-    } as unknown as ndc.Options);
-    socket.once('connected', () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
+const connect = (serial: string) => ndcConnect(port, serial);
 
 it('answers an established device while another handshake waits for the HSM', async () => {
   const fast = await connect(FAST);

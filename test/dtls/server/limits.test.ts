@@ -10,6 +10,7 @@ import { DtlsServer, type DtlsServerOptions } from '../../../src/dtls/server.js'
 import { SourceRateLimiter } from '../../../src/dtls/rate-limit.js';
 import { deriveSoftware } from '../../../src/keys/derive.js';
 import { SoftwareResolver } from '../../../src/keys/software.js';
+import { until } from '../../helpers/wait.js';
 import type { KeyResolver } from '../../../src/keys/types.js';
 
 const MASTER = Buffer.from('00112233445566778899aabbccddeeff', 'hex'); // test key only
@@ -57,12 +58,6 @@ function gated(inner: KeyResolver) {
   return { resolver, release };
 }
 
-async function until(cond: () => boolean, limitMs = 5000): Promise<void> {
-  for (let waited = 0; !cond(); waited += 10) {
-    if (waited > limitMs) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('key lookup queue', () => {
   it('refuses a new handshake with an alert when the HSM queue is full, and serves again once it drains', async () => {

@@ -10,6 +10,7 @@ import { ContentType } from '../../../src/dtls/constants.js';
 import { DtlsServer, type DtlsServerOptions } from '../../../src/dtls/server.js';
 import { deriveSoftware } from '../../../src/keys/derive.js';
 import { SoftwareResolver } from '../../../src/keys/software.js';
+import { until } from '../../helpers/wait.js';
 
 const MASTER = Buffer.from('00112233445566778899aabbccddeeff', 'hex'); // test key only
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -43,12 +44,6 @@ async function device(serverPort: number, serial: string, localPort = 0) {
   return { socket, session, received, port: socket.address().port, close };
 }
 
-async function until(cond: () => boolean, limitMs = 5000): Promise<void> {
-  for (let waited = 0; !cond(); waited += 10) {
-    if (waited > limitMs) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('sessions', () => {
   it('a rebooted device (same address and port) replaces its old session', async () => {
