@@ -37,6 +37,7 @@ export type DropReason =
   | 'rate_limited'
   | 'key_lookup_queue_full'
   | 'closing'
+  | 'stale_hello'
   | 'internal';
 
 export interface HandshakeEvent {
@@ -199,6 +200,9 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
       conn.handshake.onClientHelloRetransmitted();
       return;
     }
+    // A late copy of the ClientHello that made the current session: the network duplicated or
+    // delayed it. Taking it as a reboot would kill the session it already created.
+    if (conn?.session?.clientRandom.equals(ch.random)) return this.drop('stale_hello');
     const cookieInput = { address, port, clientVersion: ch.clientVersion, random: ch.random, sessionId: ch.sessionId, cipherSuites: ch.cipherSuites };
     if (ch.cookie.length === 0 || !this.cookies.verify(cookieInput, ch.cookie)) {
       if (ch.cookie.length > 0) this.drop('bad_cookie_hello');

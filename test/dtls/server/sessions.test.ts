@@ -30,7 +30,11 @@ async function start(options: Partial<DtlsServerOptions> = {}) {
 async function device(serverPort: number, serial: string, localPort = 0) {
   const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
   await new Promise<void>((r) => socket.bind(localPort, '127.0.0.1', () => r()));
-  const session = new DtlsClientSession({ identity: serial, psk: deriveSoftware(MASTER, Buffer.from(serial)) }, (d) => socket.send(d, serverPort, '127.0.0.1'));
+  const sent: Buffer[] = [];
+  const session = new DtlsClientSession({ identity: serial, psk: deriveSoftware(MASTER, Buffer.from(serial)) }, (d) => {
+    sent.push(Buffer.from(d));
+    socket.send(d, serverPort, '127.0.0.1');
+  });
   socket.on('message', (m) => session.onDatagram(m));
   const received: Buffer[] = [];
   session.on('data', (d: Buffer) => received.push(d));
@@ -41,7 +45,7 @@ async function device(serverPort: number, serial: string, localPort = 0) {
     session.start();
   });
   const close = () => new Promise<void>((r) => socket.close(() => r()));
-  return { socket, session, received, port: socket.address().port, close };
+  return { socket, session, received, sent, port: socket.address().port, close };
 }
 
 
@@ -58,6 +62,19 @@ describe('sessions', () => {
     second.session.send(Buffer.from('after reboot'));
     await until(() => second.received.length > 0);
     expect(second.received[0].toString()).toBe('echo:after reboot');
+  });
+
+  it('a late duplicate of the ClientHello that made the session does not replace it', async () => {
+    const { server, port } = await start();
+    const d = await device(port, 'SN-dup');
+    cleanups.push(d.close);
+    const helloWithCookie = d.sent[1]; // [0] is the first ClientHello, [1] the one with the cookie
+    d.socket.send(helloWithCookie, port, '127.0.0.1');
+    await until(() => (server.stats.dropped.stale_hello ?? 0) === 1);
+    expect(server.peer('127.0.0.1', d.port)?.identity).toBe('SN-dup');
+    d.session.send(Buffer.from('still mine'));
+    await until(() => d.received.length > 0);
+    expect(d.received[0].toString()).toBe('echo:still mine');
   });
 
   it('close_notify from the device ends the session on the server', async () => {
