@@ -4,6 +4,8 @@
  */
 import { dtls as ndc } from 'node-dtls-client';
 import { deriveSoftware } from '../../src/keys/derive.js';
+import { afterAll, beforeAll } from 'vitest';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { createTestToken, type TestToken } from '../helpers/softhsm.js';
 
 /** The master key of issue 3's known-answer vectors; a test key, never a real one. */
@@ -37,4 +39,26 @@ export function ndcConnect(port: number, serial: string, suite = 'TLS_PSK_WITH_A
     socket.once('connected', () => resolve(socket));
     socket.once('error', reject);
   });
+}
+
+/**
+ * The real server process on a fresh token holding the test master key, for one test file:
+ * started before its tests, stopped and removed after them. Read `.server` inside tests.
+ */
+export function serverOnTestToken(
+  label: string,
+  env: Record<string, string>,
+  args: string[] = [],
+  keys?: Parameters<typeof makeToken>[1],
+): { server: ServerProcess; token: TestToken } {
+  const ctx = {} as { server: ServerProcess; token: TestToken };
+  beforeAll(async () => {
+    ctx.token = await makeToken(label, keys);
+    ctx.server = await startServerProcess({ ...ctx.token.env, ...env }, args);
+  });
+  afterAll(async () => {
+    await ctx.server?.stop();
+    await ctx.token?.cleanup();
+  });
+  return ctx;
 }

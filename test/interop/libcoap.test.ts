@@ -2,44 +2,31 @@
  * libcoap's own clients (OpenSSL and GnuTLS builds) against the real server process on a real
  * SoftHSM token, with the hex key encoding that password-style clients use (`-k` is ASCII).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { coapClient, type CoapImpl } from '../helpers/peers.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
-import type { TestToken } from '../helpers/softhsm.js';
-import { expectedHexKey, makeToken } from './fixture.js';
+import { expectedHexKey, serverOnTestToken } from './fixture.js';
 
-let token: TestToken;
-let server: ServerProcess;
-
-beforeAll(async () => {
-  token = await makeToken('interop-libcoap');
-  server = await startServerProcess({ ...token.env, COAP_PSK_KEY_ENCODING: 'hex' });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await token?.cleanup();
-});
+const ctx = serverOnTestToken('interop-libcoap', { COAP_PSK_KEY_ENCODING: 'hex' });
 
 // Any serial works: the key is derived, not looked up in a list.
 const SERIALS = ['SN12345', 'device-0042', `SN-${Date.now().toString(36)}`];
 
 describe.each<CoapImpl>(['openssl', 'gnutls'])('coap-client-%s', (impl) => {
   it.each(SERIALS)('gets its own serial %s back from /whoami', async (serial) => {
-    const res = await coapClient({ impl, identity: serial, key: expectedHexKey(serial), uri: `coaps://127.0.0.1:${server.port}/whoami` });
+    const res = await coapClient({ impl, identity: serial, key: expectedHexKey(serial), uri: `coaps://127.0.0.1:${ctx.server.port}/whoami` });
     expect(res.responseCode, res.stderr).toBe('2.05');
     expect(res.payload).toBe(serial);
   });
 
   it('lists the routes in /.well-known/core', async () => {
     const serial = 'SN-core';
-    const res = await coapClient({ impl, identity: serial, key: expectedHexKey(serial), uri: `coaps://127.0.0.1:${server.port}/.well-known/core` });
+    const res = await coapClient({ impl, identity: serial, key: expectedHexKey(serial), uri: `coaps://127.0.0.1:${ctx.server.port}/.well-known/core` });
     expect(res.ok, res.stderr).toBe(true);
     expect(res.payload).toContain('</whoami>');
   });
 
   it('is refused with the key of another serial', async () => {
-    const res = await coapClient({ impl, identity: 'SN12345', key: expectedHexKey('SN54321'), uri: `coaps://127.0.0.1:${server.port}/whoami`, timeoutSec: 3 });
+    const res = await coapClient({ impl, identity: 'SN12345', key: expectedHexKey('SN54321'), uri: `coaps://127.0.0.1:${ctx.server.port}/whoami`, timeoutSec: 3 });
     expect(res.ok).toBe(false);
     expect(res.payload).toBe('');
   });
@@ -47,8 +34,8 @@ describe.each<CoapImpl>(['openssl', 'gnutls'])('coap-client-%s', (impl) => {
 
 it('gnutls client limited to TLS_PSK_WITH_AES_128_CCM_8 (the CoAP mandatory suite) works', async () => {
   const serial = 'SN-ccm8';
-  const res = await coapClient({ impl: 'gnutls', onlyCcm8: true, identity: serial, key: expectedHexKey(serial), uri: `coaps://127.0.0.1:${server.port}/whoami` });
+  const res = await coapClient({ impl: 'gnutls', onlyCcm8: true, identity: serial, key: expectedHexKey(serial), uri: `coaps://127.0.0.1:${ctx.server.port}/whoami` });
   expect(res.ok, res.stderr).toBe(true);
   expect(res.payload).toBe(serial);
-  expect(server.log()).toContain('TLS_PSK_WITH_AES_128_CCM_8');
+  expect(ctx.server.log()).toContain('TLS_PSK_WITH_AES_128_CCM_8');
 });

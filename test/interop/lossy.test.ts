@@ -5,25 +5,12 @@
  * our flight 4 (ServerHello...), the client's flight 5 (ClientKeyExchange...), our final
  * flight (ChangeCipherSpec, Finished).
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { startLossyRelay } from '../helpers/lossy-relay.js';
 import { coapClient } from '../helpers/peers.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
-import type { TestToken } from '../helpers/softhsm.js';
-import { expectedHexKey, makeToken } from './fixture.js';
+import { expectedHexKey, serverOnTestToken } from './fixture.js';
 
-let token: TestToken;
-let server: ServerProcess;
-
-beforeAll(async () => {
-  token = await makeToken('interop-lossy');
-  server = await startServerProcess({ ...token.env, COAP_PSK_KEY_ENCODING: 'hex' });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await token?.cleanup();
-});
+const ctx = serverOnTestToken('interop-lossy', { COAP_PSK_KEY_ENCODING: 'hex' });
 
 // Datagram indexes per direction: to the server 0 = ClientHello, 1 = ClientHello with cookie,
 // 2 = flight 5; to the client 0 = HelloVerifyRequest, 1 = flight 4, 2 = final flight.
@@ -36,7 +23,7 @@ const CASES: Array<[string, { toTarget?: number[]; toClient?: number[] }, number
 
 it.each(CASES)('completes when %s (and 10%% random loss, 20%% reordering)', async (_name, dropIndexes, seed) => {
   const relay = await startLossyRelay({
-    target: { host: '127.0.0.1', port: server.port },
+    target: { host: '127.0.0.1', port: ctx.server.port },
     dropRate: 0.1,
     reorderRate: 0.2,
     seed,

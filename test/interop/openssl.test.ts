@@ -3,24 +3,11 @@
  * server process on a real SoftHSM token. The application data after the handshake is a
  * CoAP GET /whoami, so the answer proves the record layer works in both directions.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gnutlsCli, sClient } from '../helpers/peers.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
-import type { TestToken } from '../helpers/softhsm.js';
-import { expectedPsk, makeToken } from './fixture.js';
+import { expectedPsk, serverOnTestToken } from './fixture.js';
 
-let token: TestToken;
-let server: ServerProcess;
-
-beforeAll(async () => {
-  token = await makeToken('interop-openssl');
-  server = await startServerProcess({ ...token.env, COAP_PSK_KEY_ENCODING: 'raw' });
-});
-
-afterAll(async () => {
-  await server?.stop();
-  await token?.cleanup();
-});
+const ctx = serverOnTestToken('interop-openssl', { COAP_PSK_KEY_ENCODING: 'raw' });
 
 /** CON GET /whoami, message ID 0x1234, token 0xAB (RFC 7252 section 3). */
 const COAP_GET_WHOAMI = Buffer.from([0x41, 0x01, 0x12, 0x34, 0xab, 0xb6, ...Buffer.from('whoami')]);
@@ -38,24 +25,24 @@ const SUITES: Array<[string, string, string[]?]> = [
 describe('openssl s_client', () => {
   it.each(SUITES)('%s %s %s completes the handshake and gets /whoami', async (cipher, iana, extra) => {
     const serial = `SN-${cipher}-${(extra ?? []).join('')}`;
-    const res = await sClient({ port: server.port, identity: serial, pskHex: expectedPsk(serial).toString('hex'), cipher, input: COAP_GET_WHOAMI, extraArgs: extra });
+    const res = await sClient({ port: ctx.server.port, identity: serial, pskHex: expectedPsk(serial).toString('hex'), cipher, input: COAP_GET_WHOAMI, extraArgs: extra });
     expect(res.handshakeOk, res.stderr).toBe(true);
     expect(res.cipher).toBe(cipher);
     expect(res.protocol).toBe('DTLSv1.2');
     // The reply is a piggybacked 2.05 carrying the serial as its payload.
     expect(res.stdout).toContain(serial);
-    expect(server.log()).toContain(iana);
+    expect(ctx.server.log()).toContain(iana);
   });
 
   it.each(['PSK-AES128-CCM8', 'PSK-AES128-GCM-SHA256', 'ECDHE-PSK-CHACHA20-POLY1305'])('%s fails with a wrong key', async (cipher) => {
-    const res = await sClient({ port: server.port, identity: 'SN12345', pskHex: expectedPsk('SN99999').toString('hex'), cipher, timeoutSec: 4 });
+    const res = await sClient({ port: ctx.server.port, identity: 'SN12345', pskHex: expectedPsk('SN99999').toString('hex'), cipher, timeoutSec: 4 });
     expect(res.handshakeOk).toBe(false);
     expect(res.stderr).toMatch(/bad record mac|decrypt error/i);
   });
 
   it('handshakes with a small MTU that fragments the flights', async () => {
     const serial = 'SN-mtu';
-    const res = await sClient({ port: server.port, identity: serial, pskHex: expectedPsk(serial).toString('hex'), cipher: 'ECDHE-PSK-CHACHA20-POLY1305', mtu: 256, input: COAP_GET_WHOAMI });
+    const res = await sClient({ port: ctx.server.port, identity: serial, pskHex: expectedPsk(serial).toString('hex'), cipher: 'ECDHE-PSK-CHACHA20-POLY1305', mtu: 256, input: COAP_GET_WHOAMI });
     expect(res.handshakeOk, res.stderr).toBe(true);
     expect(res.stdout).toContain(serial);
   });
@@ -64,7 +51,7 @@ describe('openssl s_client', () => {
 describe('gnutls-cli', () => {
   it('completes a TLS_PSK_WITH_AES_128_CCM_8 handshake and gets /whoami', async () => {
     const serial = 'SN-gnutls-cli';
-    const res = await gnutlsCli({ port: server.port, identity: serial, pskHex: expectedPsk(serial).toString('hex'), input: COAP_GET_WHOAMI });
+    const res = await gnutlsCli({ port: ctx.server.port, identity: serial, pskHex: expectedPsk(serial).toString('hex'), input: COAP_GET_WHOAMI });
     expect(res.handshakeOk, res.stderr + res.stdout).toBe(true);
     expect(res.stdout).toContain(serial);
   });
