@@ -337,7 +337,10 @@ export class Router {
   private async handleOne(req: IncomingMessage, res: OutgoingMessage, peer: PeerIdentity | undefined): Promise<void> {
     // node-coap re-emits send failures (peer gone, retransmissions exhausted) as 'error' on the
     // response; unhandled, that would take the whole process down.
-    res.on('error', (err: unknown) => this.logger.error(`coap: reply to ${describe(req)} not delivered`, err));
+    // The listener lives as long as node-coap keeps the reply (the exchange lifetime, for
+    // duplicate detection): it holds a short description, not the request itself.
+    const what = describe(req);
+    res.on('error', (err: unknown) => this.logger.error(`coap: reply to ${what} not delivered`, err));
     if (peer === undefined) {
       reply(res, '4.01');
       return;

@@ -54,12 +54,20 @@ export function coapMetricsMiddleware(metrics: ServerMetrics): Middleware {
     const stream = res as unknown as { end: (...a: unknown[]) => unknown; write: (...a: unknown[]) => unknown };
     const end = stream.end;
     const write = stream.write;
+    // node-coap keeps every reply (for duplicate detection) for the exchange lifetime: once
+    // counted, the wrappers are taken off, so that the kept reply no longer holds the request.
+    const unwrap = () => {
+      delete (stream as Partial<typeof stream>).end;
+      delete (stream as Partial<typeof stream>).write;
+    };
     stream.end = function (this: unknown, ...args: unknown[]) {
       count();
+      unwrap();
       return end.apply(this, args);
     };
     stream.write = function (this: unknown, ...args: unknown[]) {
       count();
+      unwrap();
       return write.apply(this, args);
     };
     await next();
