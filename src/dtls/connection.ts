@@ -200,7 +200,7 @@ export class Connection implements HandshakeHost {
       case ContentType.handshake:
         return this.onHandshake(r, plaintext);
       case ContentType.change_cipher_spec:
-        return this.handshake?.onChangeCipherSpec();
+        return; // nothing to do: the first epoch-1 record is what switches the read keys
       case ContentType.alert:
         return this.onAlert(plaintext);
       case ContentType.application_data:

@@ -168,8 +168,8 @@ export class ServerHandshake {
     this.timer.start(true);
   }
 
-  /** The client sent its ClientHello again: flight 4 was lost. */
-  onClientHelloRetransmitted(): void {
+  /** The client repeated its ClientHello (flight 3): our flight 4 was lost, send it again. */
+  onFlight3Repeated(): void {
     if (this.state === 'wait_client_key_exchange') this.host.transmit(this.flight4);
   }
 
@@ -188,15 +188,12 @@ export class ServerHandshake {
       else if (r === 'invalid') return this.abort(AlertDescription.illegal_parameter, 'inconsistent handshake fragments');
       // 'over-limit' fragments are dropped; the client retransmits what matters.
     }
-    if (sawOld && f4Pending(this.state)) this.host.transmit(this.flight4);
+    if (sawOld) this.onFlight3Repeated();
     for (let m = this.reassembler.next(); m && !this.finished; m = this.reassembler.next()) {
       this.onMessage(m);
       if (this.state === 'resolving') return; // the rest waits for the key lookup
     }
   }
-
-  /** ChangeCipherSpec needs no action: the first epoch-1 record is what switches keys. */
-  onChangeCipherSpec(): void {}
 
   /**
    * An epoch-1 record before keys are installed: during a rotation, the client's Finished
@@ -375,10 +372,6 @@ export class ServerHandshake {
     this.state = 'failed';
     this.host.fail(alert, reason);
   }
-}
-
-function f4Pending(state: State): boolean {
-  return state === 'wait_client_key_exchange';
 }
 
 function wipe(candidates: PskCandidate[]): void {

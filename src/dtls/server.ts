@@ -197,7 +197,7 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
     const ch = initial.hello;
     // The same ClientHello again: our flight 4 was lost on its way.
     if (conn?.handshake && conn.handshake.clientHello.random.equals(ch.random)) {
-      conn.handshake.onClientHelloRetransmitted();
+      conn.handshake.onFlight3Repeated();
       return;
     }
     // A late copy of the ClientHello that made the current session: the network duplicated or
