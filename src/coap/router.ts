@@ -129,7 +129,7 @@ function moreSpecific(a: Route, b: Route): boolean {
   return sa.length > sb.length;
 }
 
-function optionValues(req: IncomingMessage, name: string): string[] {
+function optionValues(req: Pick<IncomingMessage, '_packet'>, name: string): string[] {
   const values: string[] = [];
   for (const option of req._packet.options ?? []) {
     if (option.name !== name) continue;
@@ -338,9 +338,10 @@ export class Router {
     // node-coap re-emits send failures (peer gone, retransmissions exhausted) as 'error' on the
     // response; unhandled, that would take the whole process down.
     // The listener lives as long as node-coap keeps the reply (the exchange lifetime, for
-    // duplicate detection): it holds a short description, not the request itself.
-    const what = describe(req);
-    res.on('error', (err: unknown) => this.logger.error(`coap: reply to ${what} not delivered`, err));
+    // duplicate detection): it holds the method and the parsed packet (which node-coap keeps
+    // with the reply anyway), not the request stream, and describes them only on failure.
+    const sent = { method: req.method, _packet: req._packet };
+    res.on('error', (err: unknown) => this.logger.error(`coap: reply to ${describe(sent)} not delivered`, err));
     if (peer === undefined) {
       reply(res, '4.01');
       return;
@@ -400,6 +401,6 @@ export class Router {
   }
 }
 
-function describe(req: IncomingMessage): string {
+function describe(req: Pick<IncomingMessage, 'method' | '_packet'>): string {
   return `${req.method} /${optionValues(req, 'Uri-Path').join('/')}`;
 }
