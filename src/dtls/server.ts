@@ -7,6 +7,8 @@
  * looked up before the client has echoed a valid cookie (RFC 6347 section 4.2.1).
  */
 import dgram from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIP } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { AlertDescription, AlertLevel, ContentType, DTLS_1_0, HandshakeType } from './constants.js';
 import { CookieJar } from './cookie.js';
@@ -66,7 +68,12 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
   private socket: dgram.Socket | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private handshakes = 0;
-  /** Datagrams handed to the socket whose send has not completed yet. */
+  /**
+   * Datagrams handed to the socket whose send has not completed yet, counted only once close()
+   * began: a completion callback costs a tick per datagram, and only the close_notify alerts
+   * must leave before the socket closes.
+   */
+  private tracking = false;
   private sending = 0;
   private whenSent: (() => void) | undefined;
   private readonly sent = (): void => {
@@ -94,6 +101,7 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
       type: host.includes(':') ? 'udp6' : 'udp4',
       recvBufferSize: this.config.recvBufferSize,
       sendBufferSize: this.config.sendBufferSize,
+      lookup: literalAddressLookup,
     });
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
@@ -127,6 +135,7 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
   /** Sends close_notify to every session and closes the socket once those have left. */
   async close(): Promise<void> {
     this.accepting = false;
+    this.tracking = true;
     if (this.sweeper) clearInterval(this.sweeper);
     for (const conn of [...this.connections.values()]) conn.close('server closing', conn.state === 'established');
     // Closing the socket would cancel datagrams still queued in it: the close_notify alerts.
@@ -275,6 +284,7 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
 
   private sendTo(datagram: Buffer, port: number, address: string): void {
     if (!this.socket) return;
+    if (!this.tracking) return this.socket.send(datagram, port, address);
     this.sending++;
     this.socket.send(datagram, port, address, this.sent);
   }
@@ -319,6 +329,21 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
     }
     idlest?.close('evicted: session limit', true);
   }
+}
+
+/**
+ * The socket only ever sends to addresses its datagrams came from: literal IPs. node's default
+ * lookup answers those through dns.lookup on the next tick, a closure and a tick per datagram;
+ * this one answers at once. A host name (never passed here) still goes to the resolver.
+ */
+function literalAddressLookup(
+  address: string,
+  family: unknown,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const kind = isIP(address);
+  if (kind !== 0) return callback(null, address, kind);
+  dnsLookup(address, { family: family === 6 ? 6 : 4 }, callback);
 }
 
 /** A ClientHello that fits in one record, unfragmented: the only kind answered statelessly. */
