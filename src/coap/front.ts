@@ -5,6 +5,8 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import coap from 'coap';
 import type { CoapServerOptions, IncomingMessage } from 'coap';
+import { installReplyCache } from './reply-cache.js';
+import { sendRepliesWithoutTimers } from './retry-send-fix.js';
 import { Router } from './router.js';
 import type { RouterLogger } from './router.js';
 import { DtlsCoapSocket } from './transport.js';
@@ -17,6 +19,8 @@ export interface CoapFrontOptions {
   socket?: DtlsCoapSocketOptions;
   /** Socket and server failures, undeliverable replies. Default: console. */
   logger?: RouterLogger;
+  /** Replies kept for duplicate detection (src/coap/reply-cache.ts). Default 100,000. */
+  replyCacheEntries?: number;
 }
 
 export interface CoapFront {
@@ -35,6 +39,7 @@ export async function createCoapFront(
   options: CoapFrontOptions = {},
 ): Promise<CoapFront> {
   const logger = options.logger ?? console;
+  sendRepliesWithoutTimers((sock) => sock instanceof DtlsCoapSocket);
   const socket = new DtlsCoapSocket(endpoint, options.socket);
   const server = new coap.Server({
     ...options.server,
@@ -52,6 +57,7 @@ export async function createCoapFront(
       return `${who}@${address}:${port}`;
     },
   });
+  installReplyCache(server, { maxEntries: options.replyCacheEntries, ttlMs: coap.parameters.exchangeLifetime * 1000 });
   keyBlock1ByRequest(server);
   server.on('request', (req: IncomingMessage, res) => {
     const peer = endpoint.peer(req.rsinfo.address, req.rsinfo.port);

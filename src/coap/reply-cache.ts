@@ -1,0 +1,129 @@
+/**
+ * The replies node-coap keeps for duplicate detection (RFC 7252 section 4.5: a repeated CON is
+ * answered with the same reply, not handled again), bounded by count and held as bytes only.
+ *
+ * node-coap's own cache is an LRU over the reply Buffer, and the Buffer carries the reply's
+ * retransmission object, which holds the response stream, which holds the request: about 5 KB
+ * per request kept for EXCHANGE_LIFETIME (247 s). At thousands of requests a second that is
+ * hundreds of MB, and every garbage collection walks it. Its size budget counts bytes of tiny
+ * buffers, so it bounds almost nothing.
+ *
+ * Here a piggybacked ACK or a NON reply (never retransmitted by us) is kept as a copy of its
+ * bytes; only replies that still need their objects keep them: a CON reply (its retransmission
+ * stops when the ACK arrives and the entry is deleted) and an Observe notification (a Reset
+ * ends the observation). Entries expire after the exchange lifetime, in insertion order, and
+ * the oldest go first once `maxEntries` is reached: at 10,000 requests/s, 100,000 entries still
+ * remember 10 s of replies, longer than a client's retransmissions of one CON last in practice.
+ */
+
+/** What node-coap stores: the encoded reply, with objects hung on it for some kinds. */
+export interface CachedReply extends Buffer {
+  sender?: { reset(): void };
+  response?: unknown;
+}
+
+interface Entry {
+  readonly value: CachedReply;
+  readonly expires: number;
+}
+
+/** CoAP message type, the two bits after the version (RFC 7252 section 3). */
+const TYPE_CON = 0;
+
+export interface ReplyCacheOptions {
+  /** Replies kept at most. Default 100,000. */
+  maxEntries?: number;
+  /** How long a reply is kept, ms. Default: node-coap's EXCHANGE_LIFETIME. */
+  ttlMs: number;
+}
+
+/** The subset of lru-cache's interface node-coap's Server calls on `_lru`. */
+export class ReplyCache {
+  /** Set and cleared by node-coap's Server.listen()/close(). */
+  pruneTimer: NodeJS.Timeout | undefined;
+  private readonly entries = new Map<string, Entry>();
+  private readonly maxEntries: number;
+  private readonly ttlMs: number;
+
+  constructor(options: ReplyCacheOptions) {
+    this.maxEntries = options.maxEntries ?? 100_000;
+    this.ttlMs = options.ttlMs;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  peek(key: string): CachedReply | undefined {
+    const e = this.entries.get(key);
+    if (e === undefined) return undefined;
+    if (e.expires > Date.now()) return e.value;
+    this.remove(key, e);
+    return undefined;
+  }
+
+  set(key: string, reply: CachedReply): this {
+    const old = this.entries.get(key);
+    if (old !== undefined) this.remove(key, old);
+    this.entries.set(key, { value: keepable(reply), expires: Date.now() + this.ttlMs });
+    if (this.entries.size > this.maxEntries) this.evictOldest();
+    return this;
+  }
+
+  delete(key: string): boolean {
+    const e = this.entries.get(key);
+    if (e === undefined) return false;
+    this.remove(key, e);
+    return true;
+  }
+
+  clear(): void {
+    for (const [key, e] of this.entries) this.remove(key, e);
+  }
+
+  /** Drops expired entries; they are in expiry order, so this stops at the first live one. */
+  purgeStale(): void {
+    const now = Date.now();
+    for (const [key, e] of this.entries) {
+      if (e.expires > now) return;
+      this.remove(key, e);
+    }
+  }
+
+  private evictOldest(): void {
+    for (const [key, e] of this.entries) {
+      this.remove(key, e);
+      if (this.entries.size <= this.maxEntries) return;
+    }
+  }
+
+  private remove(key: string, e: Entry): void {
+    this.entries.delete(key);
+    // A CON reply still being retransmitted stops with its entry, as node-coap's dispose does.
+    e.value.sender?.reset();
+  }
+}
+
+/**
+ * The reply itself when something needs its objects, else a copy of its bytes. node-coap hangs
+ * `sender` on the reply after storing it, so a CON reply is recognised by its header instead.
+ */
+function keepable(reply: CachedReply): CachedReply {
+  if (reply.response !== undefined || reply.length === 0) return reply;
+  if (((reply[0]! >> 4) & 0x03) === TYPE_CON) return reply;
+  return Buffer.from(reply);
+}
+
+interface ServerWithCache {
+  _lru?: { pruneTimer?: NodeJS.Timeout; clear(): void };
+}
+
+/** Puts a ReplyCache in place of node-coap 1.5's `_lru`; before listen(), which starts its prune timer. */
+export function installReplyCache(server: unknown, options: ReplyCacheOptions): ReplyCache | undefined {
+  const s = server as ServerWithCache;
+  if (s._lru === undefined || typeof s._lru.clear !== 'function') return undefined; // node-coap changed: keep its own
+  const cache = new ReplyCache(options);
+  s._lru.clear();
+  (s as { _lru: unknown })._lru = cache;
+  return cache;
+}
