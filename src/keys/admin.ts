@@ -9,7 +9,7 @@ import {
   P11, type Handle, type PKCS11, encryptBlockSync, findSecretKey, openSession, safely, tokenLabelOf,
 } from './p11.js';
 
-function masterKeyTemplate(label: string): { type: number; value: number | boolean | string }[] {
+export function masterKeyTemplate(label: string): { type: number; value: number | boolean | string }[] {
   return [
     { type: P11.CKA_CLASS, value: P11.CKO_SECRET_KEY },
     { type: P11.CKA_KEY_TYPE, value: P11.CKK_AES },

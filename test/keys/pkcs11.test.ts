@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { md5Block } from '../../src/keys/derive.js';
-import { acquireModule, releaseModule, requireSlot } from '../../src/keys/p11.js';
+import { masterKeyTemplate } from '../../src/keys/admin.js';
+import { P11, acquireModule, findSecretKey, login, openSession, releaseModule, requireSlot } from '../../src/keys/p11.js';
 import { Pkcs11Resolver } from '../../src/keys/pkcs11.js';
 import { SoftwareResolver } from '../../src/keys/software.js';
 import { type TestToken, createTestToken } from '../helpers/softhsm.js';
@@ -127,6 +128,35 @@ describe('Pkcs11Resolver on a real SoftHSM token', () => {
       // The sync path recovers too.
       p11.C_CloseAllSessions(requireSlot(p11, 'keys-test'));
       expect(r.deriveSync([Buffer.from('SN134535')])[0]!.toString('hex')).toBe(VECTORS[1]!.psk);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('deriveSync falls back to one-shot CBC when the key is not allowed ECB', async () => {
+    // A key restricted to CKM_AES_CBC (CKA_ALLOWED_MECHANISMS): the open ECB stream that
+    // deriveSync prefers is refused, and the answers must not change.
+    const p11 = acquireModule(token.modulePath);
+    try {
+      const session = openSession(p11, requireSlot(p11, 'keys-test'), true);
+      login(p11, session, PIN);
+      const onlyCbc = Buffer.alloc(8);
+      onlyCbc.writeBigUInt64LE(BigInt(P11.CKM_AES_CBC));
+      p11.C_CreateObject(session, [
+        ...masterKeyTemplate('cbc-only'),
+        { type: P11.CKA_ALLOWED_MECHANISMS, value: onlyCbc },
+        { type: P11.CKA_VALUE, value: Buffer.from(MASTER_HEX, 'hex') },
+      ]);
+      const key = findSecretKey(p11, session, 'cbc-only')!;
+      expect(() => p11.C_EncryptInit(session, { mechanism: P11.CKM_AES_ECB }, key)).toThrow();
+      p11.C_CloseSession(session);
+    } finally {
+      releaseModule(token.modulePath);
+    }
+    const r = await open({ keyLabels: ['cbc-only'] });
+    try {
+      const sync = r.deriveSync(VECTORS.map((v) => Buffer.from(v.serial, 'utf8')));
+      expect(sync.map((b) => b.toString('hex'))).toEqual(VECTORS.map((v) => v.psk));
     } finally {
       await r.close();
     }
