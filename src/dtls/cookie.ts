@@ -7,7 +7,8 @@
  * must repeat unchanged in its second ClientHello. The previous secret stays valid for one
  * period, so a cookie issued just before a rotation still verifies.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { HmacSha256 } from './hmac.js';
 
 export const COOKIE_LENGTH = 16;
 
@@ -22,8 +23,8 @@ export interface CookieInput {
 }
 
 export class CookieJar {
-  private current = randomBytes(32);
-  private previous = randomBytes(32);
+  private current = freshSecret();
+  private previous = freshSecret();
   private rotatedAt: number;
 
   constructor(
@@ -35,15 +36,16 @@ export class CookieJar {
 
   issue(input: CookieInput): Buffer {
     this.rotateIfDue();
-    return mac(this.current, input);
+    return this.current.digest(cookieMessage(input)).subarray(0, COOKIE_LENGTH);
   }
 
   verify(input: CookieInput, cookie: Buffer): boolean {
     if (cookie.length !== COOKIE_LENGTH) return false;
     this.rotateIfDue();
     // Both comparisons always run, so timing does not tell which secret matched.
-    const a = timingSafeEqual(mac(this.current, input), cookie);
-    const b = timingSafeEqual(mac(this.previous, input), cookie);
+    const message = cookieMessage(input);
+    const a = timingSafeEqual(this.current.digest(message).subarray(0, COOKIE_LENGTH), cookie);
+    const b = timingSafeEqual(this.previous.digest(message).subarray(0, COOKIE_LENGTH), cookie);
     return a || b;
   }
 
@@ -51,20 +53,31 @@ export class CookieJar {
   private rotateIfDue(): void {
     const t = this.now();
     if (t - this.rotatedAt < this.rotationMs) return;
-    this.previous = t - this.rotatedAt < 2 * this.rotationMs ? this.current : randomBytes(32);
-    this.current = randomBytes(32);
+    const retired = this.previous;
+    this.previous = t - this.rotatedAt < 2 * this.rotationMs ? this.current : freshSecret();
+    this.current = freshSecret();
+    retired.wipe();
     this.rotatedAt = t;
   }
 }
 
-function mac(secret: Buffer, input: CookieInput): Buffer {
-  const h = createHmac('sha256', secret);
-  const head = Buffer.allocUnsafe(4);
-  head.writeUInt16BE(input.port, 0);
-  head.writeUInt16BE(input.clientVersion, 2);
-  h.update(input.address).update(head).update(input.random).update(input.sessionId);
-  const suites = Buffer.allocUnsafe(input.cipherSuites.length * 2);
-  input.cipherSuites.forEach((s, i) => suites.writeUInt16BE(s, i * 2));
-  h.update(suites);
-  return h.digest().subarray(0, COOKIE_LENGTH);
+/** A cookie secret, held only as its HMAC key schedule. */
+function freshSecret(): HmacSha256 {
+  const secret = randomBytes(32);
+  const hmac = new HmacSha256(secret);
+  secret.fill(0);
+  return hmac;
+}
+
+/** address ‖ port(2) ‖ client_version(2) ‖ random ‖ session_id ‖ cipher_suites(2 each). */
+function cookieMessage(input: CookieInput): Buffer {
+  const addressLength = Buffer.byteLength(input.address, 'latin1');
+  const m = Buffer.allocUnsafe(addressLength + 4 + input.random.length + input.sessionId.length + input.cipherSuites.length * 2);
+  let at = m.write(input.address, 0, 'latin1');
+  at = m.writeUInt16BE(input.port, at);
+  at = m.writeUInt16BE(input.clientVersion, at);
+  at += input.random.copy(m, at);
+  at += input.sessionId.copy(m, at);
+  for (const suite of input.cipherSuites) at = m.writeUInt16BE(suite, at);
+  return m;
 }

@@ -3,7 +3,7 @@
  * extended master secret (RFC 7627 section 4), key block (section 6.3) and Finished verify_data
  * (section 7.4.9). Every suite this server offers uses the SHA-256 PRF, so there is no hash choice.
  */
-import { createHmac } from 'node:crypto';
+import { HmacSha256 } from './hmac.js';
 import type { CipherSuite, DirectionKeys } from './ciphers/types.js';
 
 const SHA256_LENGTH = 32;
@@ -13,13 +13,16 @@ const VERIFY_DATA_LENGTH = 12;
 /** P_SHA256(secret, seed) truncated to `length` bytes (RFC 5246 section 5). */
 export function pSha256(secret: Buffer, seed: Buffer, length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
+  const hmac = new HmacSha256(secret);
   let a: Buffer = seed; // A(0)
   let written = 0;
   while (written < length) {
-    a = createHmac('sha256', secret).update(a).digest(); // A(i) = HMAC(secret, A(i-1))
-    const block = createHmac('sha256', secret).update(a).update(seed).digest();
+    a = hmac.digest(a); // A(i) = HMAC(secret, A(i-1))
+    const block = hmac.digest(a, seed);
     written += block.copy(out, written, 0, Math.min(SHA256_LENGTH, length - written));
+    block.fill(0);
   }
+  hmac.wipe();
   return out;
 }
 
