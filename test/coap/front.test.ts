@@ -209,6 +209,17 @@ describe('CoAP front over a SecureEndpoint', () => {
     }
   });
 
+  it('keeps no timer and no reply objects per answered request (node-coap would, for 202 s)', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const cache = (front.server as unknown as { _lru: { size: number } })._lru;
+    const before = timers();
+    for (let i = 0; i < 40; i++) await request(alice, endpoint, '/count');
+    // The client side (node-coap's Agent) keeps timers of its own for a while; the server's
+    // share would be one MAX_RTT timer per reply, 40 here.
+    expect(timers() - before).toBeLessThan(40);
+    expect(cache.size).toBeGreaterThanOrEqual(40);
+  });
+
   it('sends a large response block-wise (Block2), running the handler once', async () => {
     const sentBefore = endpoint.sent.length;
     const res = await request(alice, endpoint, '/big');
