@@ -9,6 +9,7 @@
 import { createCipheriv, createDecipheriv, createSecretKey, type CipherCCMTypes, type KeyObject } from 'node:crypto';
 import type { CipherSuite, DirectionKeys, RecordProtection } from './types.js';
 import { ADDITIONAL_DATA_LENGTH, writeAdditionalData, writeSeqNum } from './additional-data.js';
+import { AesCcm } from './ccm.js';
 
 export interface AeadParameters {
   readonly algorithm: 'aes-128-ccm' | 'aes-128-gcm' | 'chacha20-poly1305';
@@ -63,6 +64,9 @@ export function createAeadProtection(keys: DirectionKeys, parameters: AeadParame
   fixedIv.copy(nonce, 0);
   const aad = Buffer.allocUnsafe(ADDITIONAL_DATA_LENGTH);
 
+  // CCM: two long-lived AES objects instead of a cipher object per record (ccm.ts).
+  const ccm = algorithm === 'aes-128-ccm' ? new AesCcm(Buffer.from(keys.encKey), tagLength) : undefined;
+
   const xorNonce = (epoch: number, seq: number): void => {
     writeSeqNum(nonce, SEQ_NUM_OFFSET, epoch, seq);
     for (let i = SEQ_NUM_OFFSET; i < NONCE_LENGTH; i++) nonce[i]! ^= fixedIv[i]!;
@@ -73,6 +77,12 @@ export function createAeadProtection(keys: DirectionKeys, parameters: AeadParame
       if (explicit) writeSeqNum(nonce, SEQ_NUM_OFFSET, epoch, seq);
       else xorNonce(epoch, seq);
       writeAdditionalData(aad, epoch, seq, type, version, plaintext.length);
+      if (ccm) {
+        const sealed = Buffer.allocUnsafe(overhead + plaintext.length);
+        nonce.copy(sealed, 0, SEQ_NUM_OFFSET);
+        ccm.seal(nonce, aad, plaintext, sealed, explicitLength);
+        return sealed;
+      }
       const cipher = createCipheriv(ccmAlgorithm, key, nonce, cipherOptions);
       cipher.setAAD(aad, { plaintextLength: plaintext.length });
       const ciphertext = cipher.update(plaintext.length === 0 ? EMPTY : plaintext);
@@ -93,6 +103,7 @@ export function createAeadProtection(keys: DirectionKeys, parameters: AeadParame
       else xorNonce(epoch, seq);
       writeAdditionalData(aad, epoch, seq, type, version, length);
       const tagStart = explicitLength + length;
+      if (ccm) return ccm.open(nonce, aad, fragment.subarray(explicitLength, tagStart), fragment.subarray(tagStart));
       try {
         const decipher = createDecipheriv(ccmAlgorithm, key, nonce, cipherOptions);
         decipher.setAuthTag(fragment.subarray(tagStart));
