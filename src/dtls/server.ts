@@ -65,6 +65,7 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
   private readonly log: Logger;
   private readonly cookies: CookieJar;
   private readonly connections = new Map<string, Connection>();
+  private lastFound: Connection | undefined;
   private socket: dgram.Socket | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private handshakes = 0;
@@ -165,13 +166,27 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
   // --- SecureEndpoint ---
 
   send(address: string, port: number, data: Buffer): boolean {
-    const conn = this.connections.get(peerKey(address, port));
+    const conn = this.find(address, port);
     return conn ? conn.sendApplicationData(data) : false;
   }
 
   peer(address: string, port: number): PeerIdentity | undefined {
     // Built once per session (at the handshake's end): node-coap asks several times per request.
-    return this.connections.get(peerKey(address, port))?.peerIdentity;
+    return this.find(address, port)?.peerIdentity;
+  }
+
+  /**
+   * The connection of address:port. A request asks for its peer several times (the record
+   * layer, node-coap's client identifier, the router, the reply): the last answer is kept, so
+   * the key string is built and hashed once per datagram, not five times. A closed connection
+   * is never returned from the memo: it has left the map.
+   */
+  private find(address: string, port: number): Connection | undefined {
+    const memo = this.lastFound;
+    if (memo !== undefined && memo.port === port && memo.address === address && memo.state !== 'closed') return memo;
+    const conn = this.connections.get(peerKey(address, port));
+    if (conn !== undefined) this.lastFound = conn;
+    return conn;
   }
 
   // --- inbound ---
@@ -191,7 +206,7 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
   private route(msg: Buffer, address: string, port: number): void {
     const { records } = parseRecords(msg);
     if (records.length === 0) return this.drop('malformed');
-    const conn = this.connections.get(peerKey(address, port));
+    const conn = this.find(address, port);
     const first = records[0];
     if (first.epoch === 0 && first.type === ContentType.handshake) {
       const initial = readInitialClientHello(first);
