@@ -42,11 +42,12 @@ export class CookieJar {
   verify(input: CookieInput, cookie: Buffer): boolean {
     if (cookie.length !== COOKIE_LENGTH) return false;
     this.rotateIfDue();
-    // Both comparisons always run, so timing does not tell which secret matched.
+    // Most cookies are answered within the period that issued them; the previous secret is
+    // tried only when the current one fails. That timing tells a client only which period its
+    // own cookie came from, which it knows anyway; each comparison itself is constant time.
     const message = cookieMessage(input);
-    const a = timingSafeEqual(this.current.digest(message).subarray(0, COOKIE_LENGTH), cookie);
-    const b = timingSafeEqual(this.previous.digest(message).subarray(0, COOKIE_LENGTH), cookie);
-    return a || b;
+    if (timingSafeEqual(this.current.digest(message).subarray(0, COOKIE_LENGTH), cookie)) return true;
+    return timingSafeEqual(this.previous.digest(message).subarray(0, COOKIE_LENGTH), cookie);
   }
 
   /** Rotation is lazy (checked on use), so the jar needs no timer to keep a process alive. */
