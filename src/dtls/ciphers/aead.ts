@@ -54,7 +54,10 @@ export function createAeadProtection(keys: DirectionKeys, parameters: AeadParame
   if (keys.fixedIv.length !== (explicit ? SEQ_NUM_OFFSET : NONCE_LENGTH)) {
     throw new RangeError(`${algorithm}: fixed IV of ${keys.fixedIv.length} bytes`);
   }
-  const key: KeyObject = createSecretKey(Buffer.from(keys.encKey));
+  // CCM: two long-lived AES objects instead of a cipher object per record (ccm.ts). The
+  // others need a cipher object per record, made from a KeyObject.
+  const ccm = algorithm === 'aes-128-ccm' ? new AesCcm(keys.encKey, tagLength) : undefined;
+  const key: KeyObject | undefined = ccm ? undefined : createSecretKey(Buffer.from(keys.encKey));
   const fixedIv = Buffer.from(keys.fixedIv);
   // Typed as CCM for node's overloads: CCM needs plaintextLength in setAAD, GCM and ChaCha20 ignore it.
   const ccmAlgorithm = algorithm as CipherCCMTypes;
@@ -63,9 +66,6 @@ export function createAeadProtection(keys: DirectionKeys, parameters: AeadParame
   const nonce = Buffer.alloc(NONCE_LENGTH);
   fixedIv.copy(nonce, 0);
   const aad = Buffer.allocUnsafe(ADDITIONAL_DATA_LENGTH);
-
-  // CCM: two long-lived AES objects instead of a cipher object per record (ccm.ts).
-  const ccm = algorithm === 'aes-128-ccm' ? new AesCcm(Buffer.from(keys.encKey), tagLength) : undefined;
 
   const xorNonce = (epoch: number, seq: number): void => {
     writeSeqNum(nonce, SEQ_NUM_OFFSET, epoch, seq);
@@ -83,7 +83,7 @@ export function createAeadProtection(keys: DirectionKeys, parameters: AeadParame
         ccm.seal(nonce, aad, plaintext, sealed, explicitLength);
         return sealed;
       }
-      const cipher = createCipheriv(ccmAlgorithm, key, nonce, cipherOptions);
+      const cipher = createCipheriv(ccmAlgorithm, key!, nonce, cipherOptions);
       cipher.setAAD(aad, { plaintextLength: plaintext.length });
       const ciphertext = cipher.update(plaintext.length === 0 ? EMPTY : plaintext);
       cipher.final(); // no output for these modes; computes the tag
@@ -105,7 +105,7 @@ export function createAeadProtection(keys: DirectionKeys, parameters: AeadParame
       const tagStart = explicitLength + length;
       if (ccm) return ccm.open(nonce, aad, fragment.subarray(explicitLength, tagStart), fragment.subarray(tagStart));
       try {
-        const decipher = createDecipheriv(ccmAlgorithm, key, nonce, cipherOptions);
+        const decipher = createDecipheriv(ccmAlgorithm, key!, nonce, cipherOptions);
         decipher.setAuthTag(fragment.subarray(tagStart));
         decipher.setAAD(aad, { plaintextLength: length });
         const plaintext = decipher.update(length === 0 ? EMPTY : fragment.subarray(explicitLength, tagStart));
