@@ -84,3 +84,21 @@ describe('ReplyCache (duplicate detection for node-coap)', () => {
     expect(installReplyCache({}, { ttlMs: 1000 })).toBeUndefined();
   });
 });
+
+describe('ReplyCache bookkeeping', () => {
+  it('stays small when replies are deleted out of order (ACKed CON replies)', () => {
+    const cache = new ReplyCache({ ttlMs: 60_000, maxEntries: 100 });
+    for (let i = 0; i < 50_000; i++) {
+      cache.set(`k${i}`, Buffer.from([0x40, 0x45, 0, 0]) as CachedReply);
+      if (i % 10 !== 0) cache.delete(`k${i}`);
+    }
+    // The last set (k49999) pushed k49000 out before it was deleted itself.
+    expect(cache.size).toBe(99);
+    const queue = (cache as unknown as { queue: unknown[] }).queue;
+    expect(queue.length).toBeLessThan(2 * (2 * 100 + 4096 + 1));
+    // What is kept is the newest of those never deleted.
+    expect(cache.peek('k49990')).toBeDefined();
+    expect(cache.peek('k49010')).toBeDefined();
+    expect(cache.peek('k49000')).toBeUndefined();
+  });
+});
