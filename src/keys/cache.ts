@@ -20,6 +20,16 @@ export interface CacheOptions {
 }
 
 const copy = (cs: readonly PskCandidate[]): PskCandidate[] => cs.map((c) => ({ psk: Buffer.from(c.psk), keyLabel: c.keyLabel }));
+/**
+ * The cache's own long-lived copies get memory of their own: a Buffer.from() copy this small is
+ * a slice of node's shared 8 KB pool, and a cached key would keep a whole slab of dead data.
+ */
+const keep = (cs: readonly PskCandidate[]): PskCandidate[] =>
+  cs.map((c) => {
+    const psk = Buffer.allocUnsafeSlow(c.psk.length);
+    c.psk.copy(psk);
+    return { psk, keyLabel: c.keyLabel };
+  });
 const wipe = (cs: readonly PskCandidate[]): void => cs.forEach((c) => c.psk.fill(0));
 
 export class CachingResolver implements KeyResolver {
@@ -93,7 +103,7 @@ export class CachingResolver implements KeyResolver {
   private store(id: string, candidates: PskCandidate[]): void {
     const ttl = candidates.length > 0 ? this.ttlMs : this.negativeTtlMs;
     if (this.closed || ttl <= 0) return;
-    this.entries.set(id, copy(candidates), { ttl });
+    this.entries.set(id, keep(candidates), { ttl });
   }
 
   /** Drops every entry (for example after a master key was withdrawn). */
