@@ -321,6 +321,13 @@ function printReport(started: Date, r: { ceiling: ServerResults; ours: ServerRes
   }
   const hsRatio = (o.hsOn?.run.perSecond ?? NaN) / (l.hsOn?.run.perSecond ?? NaN);
   const reqRatio = (o.req?.run.perSecond ?? NaN) / (l.req?.run.perSecond ?? NaN);
+  // A generator-bound ratio says "at least as fast as the generator can tell", no more. The
+  // rate per core of server CPU compares the servers' own costs, whoever was the bottleneck.
+  const perCore = (m: Measured<{ perSecond: number }> | undefined) => (m && m.serverCpu > 0 ? m.run.perSecond / m.serverCpu : NaN);
+  lines.push(
+    `Per core of server CPU (rate / server CPU share): handshakes ${f0(perCore(o.hsOn))} vs ${f0(perCore(l.hsOn))} (${f2(perCore(o.hsOn) / perCore(l.hsOn))}), ` +
+      `requests ${f0(perCore(o.req))} vs ${f0(perCore(l.req))} (${f2(perCore(o.req) / perCore(l.req))}).`,
+  );
   lines.push('');
   lines.push(`handshakes ratio ${f2(hsRatio)} requests ratio ${f2(reqRatio)}`);
   process.stdout.write(`${lines.join('\n')}\n`);
