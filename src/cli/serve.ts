@@ -50,6 +50,7 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
       identity: config.identityPattern ? { pattern: config.identityPattern } : undefined,
       metrics: config.metrics.port !== undefined ? { port: config.metrics.port, host: config.metrics.host } : {},
       keylog: config.keylog,
+      replyCacheEntries: config.replyCacheEntries,
       routes: config.routes ? (router) => loadRoutes(config.routes!, router) : undefined,
     });
   } catch (e) {

@@ -38,6 +38,8 @@ export interface ResolvedConfig {
   metrics: { port?: number; host: string };
   log: { level: string; format: 'json' | 'pretty' };
   keylog?: string;
+  /** Replies kept for CoAP duplicate detection; unset: the server's default. */
+  replyCacheEntries?: number;
   routes?: string;
   identityPattern?: string;
   /** Where each set value came from, by dotted path: `--mtu`, `COAP_PSK_DTLS_MTU`, `file.yaml`. */
@@ -97,6 +99,7 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
     metrics: { port: raw.metrics.port, host: raw.metrics.host ?? DEFAULT_METRICS_HOST },
     log: { level: raw.log.level ?? 'info', format: raw.log.format ?? 'json' },
     keylog: raw.keylog.file,
+    replyCacheEntries: raw.coap.replyCacheEntries,
     routes: raw.routes.file,
     identityPattern: raw.identity.pattern,
     origins,
@@ -284,6 +287,7 @@ export function printableConfig(c: ResolvedConfig): Record<string, unknown> {
     metrics: { port: c.metrics.port ?? null, host: c.metrics.host },
     log: c.log,
     keylog: { file: c.keylog ?? null },
+    coap: { replyCacheEntries: c.replyCacheEntries ?? null },
     routes: { file: c.routes ?? null },
     identity: { pattern: c.identityPattern ?? null },
   };

@@ -156,6 +156,10 @@ export const configSchema = z.strictObject({
     file: z.string().min(1).optional()
       .meta(meta({ env: ['COAP_PSK_KEYLOG', 'SSLKEYLOGFILE'], flag: 'keylog', kind: 'string', description: 'append NSS key log lines (CLIENT_RANDOM) here: decrypts captures, lab only' })),
   }),
+  coap: z.strictObject({
+    replyCacheEntries: count(0, 10_000_000).optional()
+      .meta(meta({ env: ['COAP_PSK_COAP_REPLY_CACHE_ENTRIES'], flag: 'reply-cache-entries', kind: 'int', description: 'replies kept for duplicate detection (default 100000, about 40 MB)' })),
+  }),
   routes: z.strictObject({
     file: z.string().min(1).optional()
       .meta(meta({ env: ['COAP_PSK_ROUTES'], flag: 'routes', kind: 'string', description: 'module whose default export mounts routes' })),

@@ -78,6 +78,12 @@ describe('precedence', () => {
     expect(c.dtls.groups).toEqual([23]);
   });
 
+  it('sizes the CoAP reply cache from a flag or the environment; unset leaves the default', () => {
+    expect(resolveConfig({ env: SOFTWARE }).replyCacheEntries).toBeUndefined();
+    expect(resolveConfig({ env: { ...SOFTWARE, COAP_PSK_COAP_REPLY_CACHE_ENTRIES: '5000' } }).replyCacheEntries).toBe(5000);
+    expect(resolveConfig({ env: SOFTWARE, flags: { replyCacheEntries: '20000' } }).replyCacheEntries).toBe(20000);
+  });
+
   it('SSLKEYLOGFILE turns the key log on; COAP_PSK_KEYLOG wins over it', () => {
     expect(resolveConfig({ env: { ...SOFTWARE, SSLKEYLOGFILE: '/tmp/a' } }).keylog).toBe('/tmp/a');
     expect(resolveConfig({ env: { ...SOFTWARE, SSLKEYLOGFILE: '/tmp/a', COAP_PSK_KEYLOG: '/tmp/b' } }).keylog).toBe('/tmp/b');
@@ -94,6 +100,7 @@ describe('errors: one line naming the field and where the value came from', () =
     [{ flags: { identityPattern: '^(.+)$' } }, 'config identity.pattern (--identity-pattern): must have a named group (?<serial>...)'],
     [{ flags: { identityPattern: '^(?<serial>[$' } }, 'config identity.pattern (--identity-pattern): is not a valid regular expression'],
     [{ flags: { requireEms: true, keyEncoding: 'base64' } }, 'config keys.encoding (--key-encoding): must be raw or hex'],
+    [{ env: { COAP_PSK_COAP_REPLY_CACHE_ENTRIES: '-1' } }, 'config coap.replyCacheEntries (COAP_PSK_COAP_REPLY_CACHE_ENTRIES): must be ≥ 0'],
   ])('%j', (sources, message) => {
     expect(failure(() => resolveConfig({ env: { ...SOFTWARE, ...(sources as { env?: object }).env }, flags: (sources as { flags?: Record<string, string> }).flags }))).toContain(message);
   });
