@@ -49,7 +49,8 @@ export interface CoapPskServerOptions {
   /**
    * Replies kept for CoAP duplicate detection (a repeated CON gets the same reply, its handler
    * does not run again), oldest first out. Default 100,000: about 40 MB, and at 10,000
-   * requests/s still 10 s of replies, longer than a client's retransmissions of one CON.
+   * requests/s still 10 s of replies: a client's first two retransmissions of a CON, not the
+   * last ones of its 45 s MAX_TRANSMIT_SPAN.
    */
   replyCacheEntries?: number;
   /** On close(), how long requests already received may take to be answered. Default 5000 ms. */

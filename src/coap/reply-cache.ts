@@ -13,7 +13,8 @@
  * stops when the ACK arrives and the entry is deleted) and an Observe notification (a Reset
  * ends the observation). Entries expire after the exchange lifetime, in insertion order, and
  * the oldest go first once `maxEntries` is reached: at 10,000 requests/s, 100,000 entries still
- * remember 10 s of replies, longer than a client's retransmissions of one CON last in practice.
+ * remember 10 s of replies: a client's first two retransmissions of a CON (RFC 7252 4.8: after
+ * 2-3 s, then 4-6 s more), not the last ones of MAX_TRANSMIT_SPAN (45 s).
  */
 
 /** What node-coap stores: the encoded reply, with objects hung on it for some kinds. */
