@@ -12,7 +12,6 @@
  */
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
-import { isIPv6 } from 'node:net';
 import type { DataListener, SecureEndpoint } from './types.js';
 
 export interface DtlsCoapSocketOptions {
@@ -32,6 +31,17 @@ export interface DroppedSend {
 type SendData = string | NodeJS.ArrayBufferView | readonly unknown[];
 /** As with a real socket: (error, 0) on failure, (null, bytes) on success. */
 type SendCallback = (error: Error | null, bytes: number) => void;
+
+interface PendingSend {
+  readonly data: Buffer;
+  readonly target: string | undefined;
+  readonly port: number;
+  /** The port argument as given, for the error message when it was not a number. */
+  readonly rawPort: unknown;
+  readonly cb: SendCallback | undefined;
+  /** Sends made after close() fail like a closed socket's, even if flushed later. */
+  readonly closedAtCall: boolean;
+}
 
 function codedError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
@@ -54,6 +64,7 @@ export class DtlsCoapSocket extends dgram.Socket {
   /** The datagram whose 'message' listeners are running right now (see resolveAddress). */
   private dispatching: dgram.RemoteInfo | undefined;
   private readonly onData: DataListener;
+  private pending: PendingSend[] = [];
 
   constructor(
     endpoint: SecureEndpoint,
@@ -83,7 +94,8 @@ export class DtlsCoapSocket extends dgram.Socket {
     const rinfo: dgram.RemoteInfo = {
       address,
       port,
-      family: isIPv6(address) ? 'IPv6' : 'IPv4',
+      // The address is one the DTLS server received from: an IPv6 literal has a ':', IPv4 never.
+      family: address.includes(':') ? 'IPv6' : 'IPv4',
       size: data.length,
     };
     const outer = this.dispatching;
@@ -138,41 +150,59 @@ export class DtlsCoapSocket extends dgram.Socket {
     const cb = typeof callback === 'function' ? (callback as SendCallback) : undefined;
     const portNumber = Number(port);
     const target = this.resolveAddress(typeof address === 'string' ? address : undefined, portNumber);
-    const closedAtCall = this.closed;
-
     // Deferred so the DTLS record layer is never re-entered from inside its own 'data' emit,
-    // and so callbacks are always asynchronous, as with a real socket. FIFO keeps the order.
-    process.nextTick(() => {
-      let error: Error | undefined;
-      let vanished: Error | undefined;
-      if (closedAtCall) {
-        error = codedError('Not running', 'ERR_SOCKET_DGRAM_NOT_RUNNING');
-      } else if (target === undefined || !Number.isInteger(portNumber)) {
-        vanished = codedError(`no DTLS session for port ${String(port)} without an address`, 'ENOTCONN');
-      } else {
-        try {
-          if (!this.endpoint.send(target, portNumber, data)) {
-            vanished = codedError(`no DTLS session with ${target}:${portNumber}`, 'ENOTCONN');
-          }
-        } catch (err) {
-          error = err instanceof Error ? err : new Error(String(err));
+    // and so callbacks are always asynchronous, as with a real socket. One queue and one tick
+    // for all the sends of a turn, not a closure and a tick each; FIFO keeps the order.
+    this.pending.push({ data, target, port: portNumber, rawPort: port, cb, closedAtCall: this.closed });
+    if (this.pending.length === 1) process.nextTick(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    const sends = this.pending;
+    this.pending = [];
+    for (const s of sends) {
+      try {
+        this.sendNow(s);
+      } catch (err) {
+        // A throwing send callback is the caller's bug, surfaced as before (uncaught, on its
+        // own tick), without losing the sends queued behind it.
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    }
+  };
+
+  private sendNow({ data, target, port, rawPort, cb, closedAtCall }: PendingSend): void {
+    let error: Error | undefined;
+    let vanished: Error | undefined;
+    if (closedAtCall) {
+      error = codedError('Not running', 'ERR_SOCKET_DGRAM_NOT_RUNNING');
+    } else if (target === undefined || !Number.isInteger(port)) {
+      vanished = codedError(`no DTLS session for port ${String(rawPort)} without an address`, 'ENOTCONN');
+    } else {
+      try {
+        if (!this.endpoint.send(target, port, data)) {
+          vanished = codedError(`no DTLS session with ${target}:${port}`, 'ENOTCONN');
         }
+      } catch (err) {
+        error = err instanceof Error ? err : new Error(String(err));
       }
-      // A peer whose session went away is what a host that went away is to a real UDP socket:
-      // the send "succeeds" and the datagram is lost. node-coap must not see an error there,
-      // because it re-emits it on responses it made itself (2.31 Continue, cached Block2), which
-      // have no 'error' listener: that would kill the process. The loss is reported as 'dropped'.
-      if (vanished !== undefined) {
-        const dropped: DroppedSend = { address: target, port: portNumber, error: vanished };
-        this.emit('dropped', dropped);
-      }
-      if (cb !== undefined) {
-        if (error !== undefined) cb(error, 0);
-        else cb(null, vanished ? 0 : data.length);
-      } else if (error !== undefined) {
-        this.emit('dropped', { address: target, port: portNumber, error } satisfies DroppedSend);
-      }
-    });
+    }
+    // A peer whose session went away is what a host that went away is to a real UDP socket:
+    // the send "succeeds" and the datagram is lost. node-coap must not see an error there,
+    // because it re-emits it on responses it made itself (2.31 Continue, cached Block2), which
+    // have no 'error' listener: that would kill the process. The loss is reported as 'dropped'.
+    if (vanished !== undefined) {
+      const dropped: DroppedSend = { address: target, port, error: vanished };
+      this.emit('dropped', dropped);
+    }
+    if (cb !== undefined) {
+      if (error !== undefined) cb(error, 0);
+      else cb(null, vanished ? 0 : data.length);
+    } else if (error !== undefined) {
+      this.emit('dropped', { address: target, port, error } satisfies DroppedSend);
+    }
   }
 
   /** Never binds: the DTLS server owns the real socket. Emits 'listening' like a real bind. */

@@ -101,6 +101,26 @@ describe('DtlsCoapSocket', () => {
     expect((await second)[0].toString()).toBe('two');
   });
 
+  it('keeps the order of many sends in one turn, and of sends made from their callbacks', async () => {
+    const port = client.address().port;
+    const got: string[] = [];
+    const all = new Promise<void>((done) => {
+      const onMessage = (m: Buffer) => {
+        got.push(m.toString());
+        if (got.length === 21) {
+          client.off('message', onMessage);
+          done();
+        }
+      };
+      client.on('message', onMessage);
+    });
+    for (let i = 0; i < 20; i++) {
+      socket.send(Buffer.from(`m${i}`), port, LOOPBACK, i === 0 ? () => socket.send(Buffer.from('from-callback'), port, LOOPBACK) : undefined);
+    }
+    await all;
+    expect(got).toEqual([...Array.from({ length: 20 }, (_, i) => `m${i}`), 'from-callback']);
+  });
+
   it('loses a datagram for a vanished session as UDP would: no callback error, a dropped event', async () => {
     let sync = true;
     const firstDrop = new Promise<DroppedSend>((done) => socket.once('dropped', done));
