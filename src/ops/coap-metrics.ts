@@ -39,6 +39,10 @@ function pathOf(req: RouteRequest): string {
   return '/' + segments.join('/');
 }
 
+function builtInOrUnmatched(path: string): string {
+  return BUILT_IN.has(path) ? path : 'unmatched';
+}
+
 export function coapMetricsMiddleware(metrics: ServerMetrics): Middleware {
   return async (req, res, next) => {
     let counted = false;
@@ -47,8 +51,7 @@ export function coapMetricsMiddleware(metrics: ServerMetrics): Middleware {
       counted = true;
       const r = res as OutgoingMessage & { statusCode?: string };
       const code = (r.code || r.statusCode || '2.05').toString();
-      const path = pathOf(req);
-      const route = (req as Marked)[ROUTE] ?? (BUILT_IN.has(path) ? path : 'unmatched');
+      const route = (req as Marked)[ROUTE] ?? builtInOrUnmatched(pathOf(req));
       metrics.coapRequests.inc({ method: req.method ?? 'unknown', route, code });
     };
     const stream = res as unknown as { end: (...a: unknown[]) => unknown; write: (...a: unknown[]) => unknown };
