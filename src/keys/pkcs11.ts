@@ -10,7 +10,7 @@ import { UserError } from '../errors.js';
 import { isDerivableIdentity, md5Block } from './derive.js';
 import { encodePsk } from './derive.js';
 import {
-  CBC_ZERO_IV, P11, RECOVERABLE, type Handle, type PKCS11, acquireModule, ckrCode, ckrName, findSecretKey, login,
+  CBC_ZERO_IV, P11, RECOVERABLE, type Handle, type PKCS11, acquireModule, ckrCode, ckrName, encryptBlockSync, findSecretKey, login,
   openSession, reinitializeModule, releaseModule, requireSlot, safely,
 } from './p11.js';
 import type { KeyEncoding, KeyResolver, PskCandidate } from './types.js';
@@ -398,6 +398,5 @@ function encryptOnStream(p11: PKCS11, stream: SyncStream, key: Handle, block: Bu
     stream.ecb = false;
     safely(() => p11.C_EncryptFinal(stream.session, Buffer.alloc(32)));
   }
-  p11.C_EncryptInit(stream.session, CBC_ZERO_IV(), key);
-  return p11.C_Encrypt(stream.session, block, Buffer.alloc(16));
+  return encryptBlockSync(p11, stream.session, key, block);
 }
