@@ -36,7 +36,7 @@ export class CookieJar {
 
   issue(input: CookieInput): Buffer {
     this.rotateIfDue();
-    return this.current.digest(cookieMessage(input)).subarray(0, COOKIE_LENGTH);
+    return cookieUnder(this.current, cookieMessage(input));
   }
 
   verify(input: CookieInput, cookie: Buffer): boolean {
@@ -46,8 +46,8 @@ export class CookieJar {
     // tried only when the current one fails. That timing tells a client only which period its
     // own cookie came from, which it knows anyway; each comparison itself is constant time.
     const message = cookieMessage(input);
-    if (timingSafeEqual(this.current.digest(message).subarray(0, COOKIE_LENGTH), cookie)) return true;
-    return timingSafeEqual(this.previous.digest(message).subarray(0, COOKIE_LENGTH), cookie);
+    if (timingSafeEqual(cookieUnder(this.current, message), cookie)) return true;
+    return timingSafeEqual(cookieUnder(this.previous, message), cookie);
   }
 
   /** Rotation is lazy (checked on use), so the jar needs no timer to keep a process alive. */
@@ -68,6 +68,11 @@ function freshSecret(): HmacSha256 {
   const hmac = new HmacSha256(secret);
   secret.fill(0);
   return hmac;
+}
+
+/** The cookie for a message under one secret: its HMAC, truncated. */
+function cookieUnder(secret: HmacSha256, message: Buffer): Buffer {
+  return secret.digest(message).subarray(0, COOKIE_LENGTH);
 }
 
 /** address ‖ port(2) ‖ client_version(2) ‖ random ‖ session_id ‖ cipher_suites(2 each). */
