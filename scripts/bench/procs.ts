@@ -44,21 +44,13 @@ export async function startPinned(
   env: NodeJS.ProcessEnv,
   lifetimeSec = 900,
 ): Promise<ServerProc> {
-  const child = spawn('taskset', ['-c', String(core), cmd, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnPinned(core, cmd, args, env, lifetimeSec * 1000);
   let log = '';
   const keep = (d: Buffer) => {
     if (log.length < 1 << 20) log += d.toString('latin1');
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
-  // Hard limit on the child's life, whatever happens to this process's control flow.
-  const life = setTimeout(() => child.kill('SIGKILL'), lifetimeSec * 1000);
-  life.unref();
-  running.add(child);
-  child.once('exit', () => {
-    clearTimeout(life);
-    running.delete(child);
-  });
   const exited = () => child.exitCode !== null || child.signalCode !== null;
   const stop = async (): Promise<void> => {
     if (exited()) return;
@@ -98,19 +90,31 @@ export function rssKiB(pid: number): number {
   }
 }
 
+/**
+ * `taskset -c <core> cmd args`, output piped, listed in `running` until it exits and killed
+ * after `lifetimeMs` whatever happens to this process's control flow.
+ */
+function spawnPinned(core: number, cmd: string, args: string[], env: NodeJS.ProcessEnv, lifetimeMs: number): ChildProcess {
+  const child = spawn('taskset', ['-c', String(core), cmd, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const life = setTimeout(() => child.kill('SIGKILL'), lifetimeMs);
+  life.unref();
+  running.add(child);
+  child.once('exit', () => {
+    clearTimeout(life);
+    running.delete(child);
+  });
+  return child;
+}
+
 /** Runs `taskset -c <core> cmd args` to its end (killed after timeoutMs); resolves with its stdout. */
 export function runPinned(core: number, cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn('taskset', ['-c', String(core), cmd, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    running.add(child);
+    const child = spawnPinned(core, cmd, args, env, timeoutMs);
     let out = '';
     let err = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
     child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString('utf8')).slice(-4000)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('exit', (code) => {
-      clearTimeout(timer);
-      running.delete(child);
       if (code === 0) resolve(out);
       else reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}: ${err.trim().split('\n').pop() ?? ''}`));
     });
