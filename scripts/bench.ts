@@ -189,7 +189,7 @@ async function main(): Promise<void> {
       results.ours.isoAlone = await runRequests(sessions, WHOAMI, { seconds: P.isoSeconds / 2, concurrency: 0, ratePerSecond: rate });
       // The handshakes come from a process of their own (on the generator core): made here,
       // their client work would delay this process's reading of replies, and inflate the p99.
-      const handshakeStream = runPinned(GENERATOR_CORE, process.execPath, [...tsx, path.join(ROOT, 'scripts/bench/handshake-child.ts'), String(port), String(P.isoSeconds), '16', 'IH-', MASTER_HEX], process.env, (P.isoSeconds + 60) * 1000);
+      const handshakeStream = runPinned(GENERATOR_CORE, process.execPath, [...tsx, path.join(ROOT, 'scripts/bench/handshake-child.ts'), String(port), String(P.isoSeconds), '16', 'IH-'], { ...process.env, BENCH_MASTER_HEX: MASTER_HEX }, (P.isoSeconds + 60) * 1000);
       const [loaded, hsOut] = await Promise.all([
         runRequests(sessions, WHOAMI, { seconds: P.isoSeconds, concurrency: 0, ratePerSecond: rate }),
         handshakeStream,
