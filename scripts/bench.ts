@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { deriveSoftware } from '../src/keys/derive.js';
 import { createTestToken } from '../test/helpers/softhsm.js';
 import { freePortPair, freeUdpPort } from '../test/helpers/ports.js';
-import { closeSession, establish, runHandshakes, runRequests, type HandshakeRun, type RequestRun, type Session, type Target } from './bench/load.js';
+import { closePlainPeers, closeSession, establish, openPlainPeers, runHandshakes, runRequests, type HandshakeRun, type RequestChannel, type RequestRun, type Session, type Target } from './bench/load.js';
 import { cpuSeconds, killAllNow, rssKiB, runPinned, startPinned, type ServerProc } from './bench/procs.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,6 +28,16 @@ const PROFILE_DIR = profileAt >= 0 ? path.resolve(argv[profileAt + 1] ?? 'bench-
 const P = QUICK
   ? { seconds: 3, repeats: 3, hsConcurrency: 16, sessions: 1000, idleSessions: 3000, reqConcurrency: 32, isoSeconds: 6, isoSessions: 200, deriveSerials: 50_000 }
   : { seconds: 10, repeats: 3, hsConcurrency: 16, sessions: 1000, idleSessions: 11_000, reqConcurrency: 32, isoSeconds: 20, isoSessions: 200, deriveSerials: 500_000 };
+
+/**
+ * A server written in JavaScript is not at its speed when it starts: V8 compiles the hot paths
+ * in the background (on the same pinned core) and the heap grows to its working size. Measured
+ * here: `coap-psk serve` answers ~5,000 requests/s in its first second of load and ~19,000 from
+ * the eighth on. Every server gets the same warm-up before each measured phase: one-second
+ * windows until two in a row agree within 5 %, at most `warmUpMaxSeconds` (a C server is
+ * steady after two windows).
+ */
+const WARM_UP = { window: 1, tolerance: 0.05, maxSeconds: QUICK ? 12 : 20 };
 
 const SERVER_CORE = 0;
 const GENERATOR_CORE = 1;
@@ -61,6 +71,27 @@ async function withServerCpu<T extends { seconds: number; perSecond: number }>(s
   return best!;
 }
 
+/** Runs one-second windows of `load` until the rate settles (WARM_UP); nothing is recorded. */
+async function warmUp(what: string, load: (seconds: number, window: number) => Promise<{ perSecond: number }>): Promise<void> {
+  const t0 = Date.now();
+  let previous = NaN;
+  for (let w = 0; (Date.now() - t0) / 1000 < WARM_UP.maxSeconds; w++) {
+    const { perSecond } = await load(WARM_UP.window, w);
+    if (Math.abs(perSecond - previous) <= WARM_UP.tolerance * Math.max(perSecond, previous)) {
+      say(`  ${what} warm-up: steady at ${f0(perSecond)}/s after ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+      return;
+    }
+    previous = perSecond;
+  }
+  say(`  ${what} warm-up: not steady after ${WARM_UP.maxSeconds} s (last ${f0(previous)}/s)`);
+}
+
+const warmHandshakes = (target: Target): Promise<void> =>
+  warmUp('handshake', (seconds, w) => runHandshakes(target, { seconds, concurrency: P.hsConcurrency, prefix: `W${w}-` }));
+
+const warmRequests = (sessions: { session: RequestChannel }[], reqPath: string[]): Promise<void> =>
+  warmUp('request', (seconds) => runRequests(sessions, reqPath, { seconds, concurrency: P.reqConcurrency }));
+
 function pinSelf(): void {
   try {
     execFileSync('taskset', ['-pc', String(GENERATOR_CORE), String(process.pid)], { stdio: 'ignore' });
@@ -78,6 +109,13 @@ async function establishAll(target: Target, count: number, prefix: string): Prom
 
 function closeAll(sessions: Session[], notify: boolean): void {
   for (const s of sessions) closeSession(s, notify);
+}
+
+/** Requests without DTLS (coap://): what the datagram path and the CoAP libraries cost alone. */
+interface FloorResults {
+  udpNull?: Measured<RequestRun>;
+  nodeCoap?: Measured<RequestRun>;
+  libcoapPlain?: Measured<RequestRun>;
 }
 
 interface ServerResults {
@@ -101,7 +139,7 @@ async function main(): Promise<void> {
   const started = new Date();
   const token = await createTestToken({ label: 'bench', pin: 'bench-pin', keys: [{ label: 'bench-master', hex: MASTER_HEX }] });
   const procs: ServerProc[] = [];
-  const results = { ceiling: {} as ServerResults, ours: {} as ServerResults, libcoap: {} as ServerResults };
+  const results = { ceiling: {} as ServerResults, ours: {} as ServerResults, libcoap: {} as ServerResults, floor: {} as FloorResults };
   const oursTarget = (port: number): Target => ({ port, pskFor: (s) => deriveSoftware(MASTER, Buffer.from(s, 'utf8')), path: WHOAMI });
   const tsx = ['--import', 'tsx'];
   const serveEnv = (cacheMax: number): NodeJS.ProcessEnv => ({
@@ -113,6 +151,20 @@ async function main(): Promise<void> {
     // SoftHSM runs inside the server process: derive without the worker-thread hop.
     COAP_PSK_PKCS11_SYNC: 'true',
   });
+  /** A server of scripts/bench/server-child.ts (null, udp-null, node-coap, latency) on a free port. */
+  const startChild = async (mode: string, name: string = mode, env: NodeJS.ProcessEnv = process.env): Promise<ServerProc> => {
+    const port = await freeUdpPort();
+    const p = await startPinned(name, SERVER_CORE, process.execPath, [...tsx, path.join(ROOT, 'scripts/bench/server-child.ts'), mode, String(port)], port, env);
+    procs.push(p);
+    return p;
+  };
+  /** libcoap's server on a coap:// port and the DTLS port after it; static PSK for every identity. */
+  const startLibcoap = async (): Promise<{ p: ServerProc; target: Target; plain: number }> => {
+    const plain = await freePortPair();
+    const p = await startPinned('libcoap', SERVER_CORE, 'coap-server-openssl', ['-A', '127.0.0.1', '-p', String(plain), '-k', LIBCOAP_KEY, '-v', '0'], plain + 1, process.env);
+    procs.push(p);
+    return { p, plain, target: { port: plain + 1, pskFor: () => Buffer.from(LIBCOAP_KEY), path: TIME } };
+  };
   const serve = async (name: string, cacheMax: number): Promise<ServerProc> => {
     const port = await freeUdpPort();
     const prof = PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${path.join(PROFILE_DIR, name)}`] : []; // one file per thread (tsx runs a loader thread)
@@ -131,13 +183,18 @@ async function main(): Promise<void> {
     // 1. The generator's ceiling against the null responder.
     {
       say('null responder (generator ceiling)');
-      const port = await freeUdpPort();
-      const p = await startPinned('null', SERVER_CORE, process.execPath, [...tsx, path.join(ROOT, 'scripts/bench/server-child.ts'), 'null', String(port)], port, process.env);
-      procs.push(p);
-      const target: Target = { port, pskFor: () => Buffer.from('bench-null-responder-key'), path: WHOAMI };
-      await runHandshakes(target, { seconds: 1, concurrency: P.hsConcurrency, prefix: 'W-' }); // warm-up
+      const p = await startChild('null');
+      const target: Target = { port: p.port, pskFor: () => Buffer.from('bench-null-responder-key'), path: WHOAMI };
+      await warmHandshakes(target);
       results.ceiling.hsOn = await withServerCpu(p, () => runHandshakes(target, { seconds: P.seconds, concurrency: P.hsConcurrency, prefix: 'N-' }));
+      await p.stop();
+    }
+    {
+      say('null responder: requests');
+      const p = await startChild('null', 'null-requests');
+      const target: Target = { port: p.port, pskFor: () => Buffer.from('bench-null-responder-key'), path: WHOAMI };
       const sessions = await establishAll(target, P.sessions, 'NS-');
+      await warmRequests(sessions, WHOAMI);
       results.ceiling.req = await withServerCpu(p, () => runRequests(sessions, WHOAMI, { seconds: P.seconds, concurrency: P.reqConcurrency }));
       closeAll(sessions, false);
       await p.stop();
@@ -148,7 +205,7 @@ async function main(): Promise<void> {
       say('coap-psk serve, COAP_PSK_CACHE_MAX=0');
       const p = await serve('serve-cache-off', 0);
       const target = oursTarget(p.port);
-      await runHandshakes(target, { seconds: 1, concurrency: P.hsConcurrency, prefix: 'W-' });
+      await warmHandshakes(target);
       results.ours.hsOff = await withServerCpu(p, () => runHandshakes(target, { seconds: P.seconds, concurrency: P.hsConcurrency, prefix: 'OFF-' }));
       await p.stop();
     }
@@ -156,33 +213,56 @@ async function main(): Promise<void> {
       say('coap-psk serve, cache on (default)');
       const p = await serve('serve-cache-on', 10_000);
       const target = oursTarget(p.port);
-      await runHandshakes(target, { seconds: 1, concurrency: P.hsConcurrency, prefix: 'W-' });
+      await warmHandshakes(target);
       results.ours.hsOn = await withServerCpu(p, () => runHandshakes(target, { seconds: P.seconds, concurrency: P.hsConcurrency, prefix: 'ON-' }));
-      await measureSessions(p, target, results.ours, 'S-');
+      await p.stop();
+    }
+    {
+      // Requests on a fresh process, as for every server: what a server did before (tens of
+      // thousands of handshakes) changes its request cost, libcoap's by a third (measured).
+      say('coap-psk serve, cache on: requests');
+      const p = await serve('serve-requests', 10_000);
+      await measureSessions(p, oursTarget(p.port), results.ours, 'S-');
       await p.stop();
     }
 
     // 3. libcoap's coap-server-openssl, static PSK; the client forces TLS_PSK_WITH_AES_128_CCM_8.
     {
       say('coap-server-openssl');
-      const plain = await freePortPair();
-      const p = await startPinned('libcoap', SERVER_CORE, 'coap-server-openssl', ['-A', '127.0.0.1', '-p', String(plain), '-k', LIBCOAP_KEY, '-v', '0'], plain + 1, process.env);
-      procs.push(p);
-      const target: Target = { port: plain + 1, pskFor: () => Buffer.from(LIBCOAP_KEY), path: TIME };
-      await runHandshakes(target, { seconds: 1, concurrency: P.hsConcurrency, prefix: 'W-' });
+      const { p, target } = await startLibcoap();
+      await warmHandshakes(target);
       results.libcoap.hsOn = await withServerCpu(p, () => runHandshakes(target, { seconds: P.seconds, concurrency: P.hsConcurrency, prefix: 'L-' }));
+      await p.stop();
+    }
+    {
+      say('coap-server-openssl: requests');
+      const { p, target } = await startLibcoap();
       await measureSessions(p, target, results.libcoap, 'LS-');
       await p.stop();
     }
+    {
+      // A process of its own: libcoap keeps a session per coap:// peer as well, and its request
+      // cost grows with the number of sessions it holds (the crowded row).
+      say('coap-server-openssl without DTLS (coap://)');
+      const { p, plain } = await startLibcoap();
+      results.floor.libcoapPlain = await measurePlain(p, plain, TIME);
+      await p.stop();
+    }
 
-    // 4. Isolation: 50 ms of HSM latency, a steady stream of new handshakes, requests on
+    // 4. The floors: the same requests without DTLS, on node:dgram alone and on node-coap as shipped.
+    for (const mode of ['udp-null', 'node-coap'] as const) {
+      say(`${mode} without DTLS (coap://)`);
+      const p = await startChild(mode);
+      results.floor[mode === 'udp-null' ? 'udpNull' : 'nodeCoap'] = await measurePlain(p, p.port, WHOAMI);
+      await p.stop();
+    }
+
+    // 5. Isolation: 50 ms of HSM latency, a steady stream of new handshakes, requests on
     //    established sessions (open loop, 200/s).
     {
       say('isolation: real server, PKCS#11 resolver + 50 ms');
-      const port = await freeUdpPort();
-      const env = { ...serveEnv(10_000), BENCH_HSM_DELAY_MS: '50' };
-      const p = await startPinned('isolation', SERVER_CORE, process.execPath, [...tsx, path.join(ROOT, 'scripts/bench/server-child.ts'), 'latency', String(port)], port, env);
-      procs.push(p);
+      const p = await startChild('latency', 'isolation', { ...serveEnv(10_000), BENCH_HSM_DELAY_MS: '50' });
+      const port = p.port;
       const target = oursTarget(port);
       const sessions = await establishAll(target, P.isoSessions, 'I-');
       const rate = 200;
@@ -217,6 +297,7 @@ async function main(): Promise<void> {
 async function measureSessions(p: ServerProc, target: Target, into: ServerResults, prefix: string): Promise<void> {
   const active = await establishAll(target, P.sessions, prefix);
   say(`  requests over ${active.length} sessions, ${active.length} established`);
+  await warmRequests(active, target.path);
   into.req = await withServerCpu(p, () => runRequests(active, target.path, { seconds: P.seconds, concurrency: P.reqConcurrency }));
   await sleep(1000);
   const rss0 = rssKiB(p.pid);
@@ -232,6 +313,17 @@ async function measureSessions(p: ServerProc, target: Target, into: ServerResult
   into.crowdedSessions = total;
   closeAll(active, false);
   closeAll(idle, false);
+}
+
+/** CON GETs over coap:// from P.sessions source addresses, warmed up like the DTLS runs. */
+async function measurePlain(p: ServerProc, port: number, reqPath: string[]): Promise<Measured<RequestRun>> {
+  const peers = await openPlainPeers(port, P.sessions);
+  try {
+    await warmRequests(peers, reqPath);
+    return await withServerCpu(p, () => runRequests(peers, reqPath, { seconds: P.seconds, concurrency: P.reqConcurrency }));
+  } finally {
+    closePlainPeers(peers);
+  }
 }
 
 /** Read before this process pins itself: nproc counts the CPUs a process may run on. */
@@ -285,8 +377,13 @@ function bound(m: Measured<{ genCpu: number; perSecond: number }> | undefined, c
   return flags.join(', ');
 }
 
-function printReport(started: Date, r: { ceiling: ServerResults; ours: ServerResults; libcoap: ServerResults }): void {
-  const { ceiling: c, ours: o, libcoap: l } = r;
+/** µs of server CPU per request: the server's CPU share over its rate. */
+function usPerRequest(m: Measured<RequestRun> | undefined): string {
+  return m && m.run.perSecond > 0 ? `${((m.serverCpu / m.run.perSecond) * 1e6).toFixed(1)} µs` : 'n/a';
+}
+
+function printReport(started: Date, r: { ceiling: ServerResults; ours: ServerResults; libcoap: ServerResults; floor: FloorResults }): void {
+  const { ceiling: c, ours: o, libcoap: l, floor: fl } = r;
   const cmd = `npm run bench${QUICK ? ' -- --quick' : ''}`;
   const lines: string[] = [];
   lines.push(`### Benchmark: coap-psk vs libcoap coap-server-openssl${QUICK ? ' (quick)' : ''}`);
@@ -295,7 +392,7 @@ function printReport(started: Date, r: { ceiling: ServerResults; ours: ServerRes
   lines.push(`- Machine: ${MACHINE}`);
   lines.push(`- Command: \`${cmd}\` (servers pinned to core ${SERVER_CORE}, generator to core ${GENERATOR_CORE}, loopback)`);
   lines.push('- Each simulated device has its own loopback source address (127.1.x.y), as real devices have their own addresses.');
-  lines.push(`- Load: TLS_PSK_WITH_AES_128_CCM_8 with extended master secret; best of ${P.repeats} runs of ${P.seconds} s per throughput figure; ${P.hsConcurrency} handshakes in flight; requests: CON GET (\`/whoami\` here, \`/time\` on libcoap), ${P.reqConcurrency} outstanding over ${P.sessions} sessions, one per session at a time.`);
+  lines.push(`- Load: TLS_PSK_WITH_AES_128_CCM_8 with extended master secret; best of ${P.repeats} runs of ${P.seconds} s per throughput figure, each server warmed up first (1 s windows until two agree within ${WARM_UP.tolerance * 100} %, at most ${WARM_UP.maxSeconds} s); ${P.hsConcurrency} handshakes in flight; requests: CON GET (\`/whoami\` here, \`/time\` on libcoap), ${P.reqConcurrency} outstanding over ${P.sessions} sessions, one per session at a time.`);
   lines.push('');
   lines.push('| Measurement | coap-psk (this server) | libcoap coap-server-openssl | Generator ceiling (null responder) |');
   lines.push('|---|---:|---:|---:|');
@@ -308,6 +405,15 @@ function printReport(started: Date, r: { ceiling: ServerResults; ours: ServerRes
   lines.push(`| RSS growth per idle session (VmRSS, ${f0(o.rssSessions ?? NaN)} / ${f0(l.rssSessions ?? NaN)} sessions added to ${P.sessions}) | ${f0(o.rssPerSession ?? NaN)} B | ${f0(l.rssPerSession ?? NaN)} B | — |`);
   lines.push(`| Isolation: 200 req/s on ${P.isoSessions} sessions, 50 ms HSM latency; p50 / p99 ms alone → with new handshakes from a second process | ${latCell(o.isoAlone)} → ${latCell(o.isoLoaded)} (${f0(o.isoHandshakes?.perSecond ?? NaN)} handshakes/s alongside, ${o.isoLoaded?.lost ?? 'n/a'} lost) | — | — |`);
   lines.push(`| \`coap-psk derive --format csv --out FILE\` through SoftHSM, ${f0(o.derive?.serials ?? NaN)} serials from a file | ${f0(o.derive?.perSecond ?? NaN)} derivations/s (start-up included) | — | — |`);
+  lines.push('');
+  lines.push('Server CPU per request, over DTLS and without it (coap://, the same generator, CON GETs from the same number of source addresses):');
+  lines.push('');
+  lines.push('| Server | Over DTLS (CCM_8) | Without DTLS |');
+  lines.push('|---|---:|---:|');
+  lines.push(`| coap-psk (this server) | ${usPerRequest(o.req)} | — |`);
+  lines.push(`| libcoap coap-server-openssl | ${usPerRequest(l.req)} | ${usPerRequest(fl.libcoapPlain)} (${reqCell(fl.libcoapPlain)}) |`);
+  lines.push(`| Null responder: this project's DTLS layer; without DTLS: node:dgram alone | ${usPerRequest(c.req)} | ${usPerRequest(fl.udpNull)} (${reqCell(fl.udpNull)}) |`);
+  lines.push(`| node-coap's Server as shipped (no DTLS, none of this project's fixes) | — | ${usPerRequest(fl.nodeCoap)} (${reqCell(fl.nodeCoap)}) |`);
   lines.push('');
   lines.push('srv / gen: CPU share of one core used by the server and by the generator during the measurement.');
   const est = (runs: Array<Measured<{ genCpu: number; perSecond: number }> | undefined>) =>

@@ -27,6 +27,41 @@ export interface Session {
   socket: dgram.Socket;
 }
 
+/** What runRequests needs of a peer: a DTLS session, or a plain UDP socket (PlainPeer). */
+export interface RequestChannel {
+  readonly state: string;
+  send(data: Buffer): unknown;
+  onData?: ((data: Buffer) => void) | undefined;
+}
+
+/**
+ * A simulated device speaking CoAP without DTLS (coap://): the floor measurements, where the
+ * bench asks what the datagram path and the CoAP library cost with no record protection.
+ */
+export interface PlainPeer {
+  session: RequestChannel;
+  socket: dgram.Socket;
+}
+
+/** `count` UDP sockets, each on its own loopback source address, connected to `port`. */
+export async function openPlainPeers(port: number, count: number): Promise<PlainPeer[]> {
+  const open = (): Promise<PlainPeer> =>
+    new Promise((resolve, reject) => {
+      const socket = dgram.createSocket('udp4');
+      const session: RequestChannel = { state: 'established', send: (d: Buffer) => socket.send(d), onData: undefined };
+      socket.on('message', (m) => session.onData?.(m));
+      socket.once('error', reject);
+      socket.bind(0, nextSourceAddress(), () => socket.connect(port, HOST, () => resolve({ session, socket })));
+    });
+  const peers: PlainPeer[] = [];
+  for (let i = 0; i < count; i++) peers.push(await open());
+  return peers;
+}
+
+export function closePlainPeers(peers: PlainPeer[]): void {
+  for (const p of peers) p.socket.close();
+}
+
 let sourceCounter = 0;
 
 /**
@@ -144,7 +179,7 @@ export interface RequestRun {
 }
 
 interface Slot {
-  s: Session;
+  s: { session: RequestChannel };
   request: Buffer;
   mid: number;
   sentAt: number;
@@ -158,7 +193,7 @@ interface Slot {
  * With `ratePerSecond`, requests are instead issued open loop at that rate.
  */
 export async function runRequests(
-  sessions: Session[],
+  sessions: { session: RequestChannel }[],
   path: string[],
   opts: { seconds: number; concurrency: number; lostAfterMs?: number; ratePerSecond?: number },
 ): Promise<RequestRun> {

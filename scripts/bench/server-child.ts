@@ -5,13 +5,19 @@
  *   null    The generator's ceiling. This project's DTLS endpoint alone (src/dtls/server.ts),
  *           with a resolver that returns one constant key at once and a CoAP "responder" that
  *           turns each CON into its ACK 2.05 in place: no HSM, no node-coap, no router.
+ *   udp-null  The floor of the datagram path: a plain node:dgram socket that turns each CON into
+ *           its ACK 2.05 in place, as `null` does, with no DTLS at all (coap://).
+ *   node-coap The floor of the CoAP library: node-coap's Server as it ships (no DTLS, none of
+ *           this project's fixes to it), answering every request with a short text/plain body.
  *   latency The real server (src/server.ts createServer) on the real PKCS#11 resolver from the
  *           COAP_PSK_* environment (cache as COAP_PSK_CACHE_MAX says), with BENCH_HSM_DELAY_MS
  *           of latency added in front of every key lookup: the isolation test.
  *
- * Usage: tsx scripts/bench/server-child.ts <null|latency> <port>. Prints `READY <port>` when
+ * Usage: tsx scripts/bench/server-child.ts <null|udp-null|node-coap|latency> <port>. Prints `READY <port>` when
  * bound; exits on SIGTERM/SIGINT.
  */
+import dgram from 'node:dgram';
+import coap from 'coap';
 import { DtlsServer } from '../../src/dtls/server.js';
 import { createServer } from '../../src/server.js';
 import { createResolver, loadKeyConfig } from '../../src/config/keys.js';
@@ -24,6 +30,19 @@ const CONSTANT_PSK = Buffer.from('bench-null-responder-key');
 
 let stop: () => Promise<void>;
 
+/** The null responder's answer: the request's header and token, as ACK 2.05 Content. */
+function ackInPlace(request: Buffer): Buffer | undefined {
+  if (request.length < 4) return undefined;
+  const tkl = request[0]! & 0x0f;
+  const reply = Buffer.from(request.subarray(0, 4 + tkl));
+  reply[0] = 0x60 | tkl; // version 1, ACK
+  reply[1] = 0x45; // 2.05 Content
+  return reply;
+}
+
+/** The same socket sizes as the real server's (src/dtls/server.ts). */
+const SOCKET_BUFFERS = { recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 };
+
 if (mode === 'null') {
   const resolver: KeyResolver = {
     resolve: async () => [{ psk: Buffer.from(CONSTANT_PSK), keyLabel: 'null' }],
@@ -31,16 +50,32 @@ if (mode === 'null') {
   };
   const dtls = new DtlsServer({ resolver });
   dtls.on('data', (address: string, p: number, data: Buffer) => {
-    if (data.length < 4) return;
-    const tkl = data[0]! & 0x0f;
-    const reply = Buffer.from(data.subarray(0, 4 + tkl));
-    reply[0] = 0x60 | tkl; // version 1, ACK
-    reply[1] = 0x45; // 2.05 Content
-    dtls.send(address, p, reply);
+    const reply = ackInPlace(data);
+    if (reply) dtls.send(address, p, reply);
   });
   const bound = await dtls.listen(port, HOST);
   stop = () => dtls.close();
   process.stdout.write(`READY ${bound.port}\n`);
+} else if (mode === 'udp-null') {
+  const socket = dgram.createSocket({ type: 'udp4', ...SOCKET_BUFFERS });
+  socket.on('message', (msg, rinfo) => {
+    const reply = ackInPlace(msg);
+    if (reply) socket.send(reply, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((resolve) => socket.bind(port, HOST, resolve));
+  stop = () => new Promise<void>((resolve) => socket.close(() => resolve()));
+  process.stdout.write(`READY ${socket.address().port}\n`);
+} else if (mode === 'node-coap') {
+  const socket = dgram.createSocket({ type: 'udp4', ...SOCKET_BUFFERS });
+  await new Promise<void>((resolve) => socket.bind(port, HOST, resolve));
+  const server = coap.createServer();
+  server.on('request', (req, res) => {
+    res.setOption('Content-Format', 'text/plain');
+    res.end(`${req.rsinfo.address}`);
+  });
+  await new Promise<void>((resolve) => server.listen(socket, () => resolve()));
+  stop = () => new Promise<void>((resolve) => server.close(() => socket.close(() => resolve())));
+  process.stdout.write(`READY ${port}\n`);
 } else if (mode === 'latency') {
   const delayMs = Number(process.env.BENCH_HSM_DELAY_MS ?? 50);
   const inner = await createResolver(loadKeyConfig(process.env));
@@ -53,7 +88,7 @@ if (mode === 'null') {
   stop = () => server.close();
   process.stdout.write(`READY ${bound.port}\n`);
 } else {
-  process.stderr.write('usage: server-child.ts <null|latency> <port>\n');
+  process.stderr.write('usage: server-child.ts <null|udp-null|node-coap|latency> <port>\n');
   process.exit(2);
 }
 
