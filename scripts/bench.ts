@@ -32,10 +32,10 @@ const P = QUICK
 /**
  * A server written in JavaScript is not at its speed when it starts: V8 compiles the hot paths
  * in the background (on the same pinned core) and the heap grows to its working size. Measured
- * here: `coap-psk serve` answers ~5,000 requests/s in its first second of load and ~19,000 from
- * the eighth on. Every server gets the same warm-up before each measured phase: one-second
- * windows until two in a row agree within 5 %, at most `warmUpMaxSeconds` (a C server is
- * steady after two windows).
+ * here: `coap-psk serve` answers ~5,000 requests/s in its first second of load and its full rate
+ * from the second or third on; handshakes take a few seconds more. Every server gets the same
+ * warm-up before each measured phase: one-second windows until two in a row agree within 5 %,
+ * at most `WARM_UP.maxSeconds` (a C server is steady after two windows).
  */
 const WARM_UP = { window: 1, tolerance: 0.05, maxSeconds: QUICK ? 12 : 20 };
 

@@ -4,6 +4,7 @@
  * by a count and a deadline.
  */
 import dgram from 'node:dgram';
+import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { DtlsClientSession, type DtlsClientOptions } from '../../src/dtls/client.js';
 
@@ -178,6 +179,20 @@ export interface RequestRun {
   genCpu: number;
 }
 
+/**
+ * The last Message ID sent on each channel, kept across runs. RFC 7252 4.4: a Message ID is not
+ * reused within EXCHANGE_LIFETIME (247 s). A generator that started every run from the same IDs
+ * would have a deduplicating server answer its later runs from the reply cache, without
+ * handling them: this server's figures were inflated that way until 2026-11-28.
+ */
+const lastMessageId = new WeakMap<RequestChannel, number>();
+
+function nextMessageId(channel: RequestChannel): number {
+  const id = ((lastMessageId.get(channel) ?? randomInt(0x10000)) + 1) & 0xffff;
+  lastMessageId.set(channel, id);
+  return id;
+}
+
 interface Slot {
   s: { session: RequestChannel };
   request: Buffer;
@@ -203,7 +218,7 @@ export async function runRequests(
   let lost = 0;
   let next = 0;
   let stopped = false;
-  const slots: Slot[] = sessions.map((s, i) => ({ s, request: coapGet(i & 0xffff, path), mid: i & 0xffff, sentAt: 0, busy: false }));
+  const slots: Slot[] = sessions.map((s) => ({ s, request: coapGet(0, path), mid: -1, sentAt: 0, busy: false }));
   const start = performance.now();
   const deadline = start + opts.seconds * 1000;
   const cpu0 = process.cpuUsage();
@@ -212,7 +227,7 @@ export async function runRequests(
     for (let tries = 0; tries < slots.length; tries++) {
       const slot = slots[next++ % slots.length]!;
       if (slot.busy || slot.s.session.state !== 'established') continue;
-      slot.mid = (slot.mid + 1) & 0xffff;
+      slot.mid = nextMessageId(slot.s.session);
       slot.request.writeUInt16BE(slot.mid, 2);
       slot.busy = true;
       slot.sentAt = performance.now();
