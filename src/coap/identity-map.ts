@@ -83,11 +83,11 @@ export function mapIdentityResolver(
 
 /** The router side: `req.serial` and `req.identityParts` for every handler. */
 export function identityMiddleware(pattern?: IdentityPattern): Middleware {
-  return async (req, _res, next) => {
+  return (req, _res, next) => {
     // The handshake only succeeded if the pattern matched, so a miss here means no pattern.
     const parts = pattern?.match(req.identity) ?? { serial: req.identity };
     req.serial = parts.serial;
     req.identityParts = Object.freeze({ ...parts });
-    await next();
+    return next();
   };
 }

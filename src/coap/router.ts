@@ -370,24 +370,9 @@ export class Router {
       query: parseQuery(req),
     }) as RouteRequest;
 
-    const final: Handler =
-      best?.handler ??
-      ((_req, out) => (pathKnown ? reply(out, '4.05', 'Method Not Allowed') : reply(out, '4.04', 'Not Found')));
-    const dispatch = async (i: number): Promise<void> => {
-      const middleware = this.middlewares[i];
-      if (middleware === undefined) {
-        await final(rreq, res);
-        return;
-      }
-      let called = false;
-      await middleware(rreq, res, () => {
-        if (called) return Promise.reject(new Error('next() called twice'));
-        called = true;
-        return dispatch(i + 1);
-      });
-    };
+    const final: Handler = best?.handler ?? (pathKnown ? methodNotAllowed : notFound);
     try {
-      await dispatch(0);
+      await this.runFrom(0, rreq, res, final);
     } catch (err) {
       this.logger.error(`coap: ${describe(rreq)} from ${rreq.identity} failed`, err);
       if (!isEnded(res)) {
@@ -399,7 +384,28 @@ export class Router {
       }
     }
   }
+
+  /**
+   * Middlewares from the i-th on, then the handler. A method, not a closure made per request:
+   * the tsx/esbuild build names every closure it makes (`__name`), about 0.4 µs each here.
+   */
+  private async runFrom(i: number, req: RouteRequest, res: OutgoingMessage, final: Handler): Promise<void> {
+    const middleware = this.middlewares[i];
+    if (middleware === undefined) {
+      await final(req, res);
+      return;
+    }
+    let called = false;
+    await middleware(req, res, () => {
+      if (called) return Promise.reject(new Error('next() called twice'));
+      called = true;
+      return this.runFrom(i + 1, req, res, final);
+    });
+  }
 }
+
+const notFound: Handler = (_req, res) => reply(res, '4.04', 'Not Found');
+const methodNotAllowed: Handler = (_req, res) => reply(res, '4.05', 'Method Not Allowed');
 
 function describe(req: Pick<IncomingMessage, 'method' | '_packet'>): string {
   return `${req.method} /${optionValues(req, 'Uri-Path').join('/')}`;

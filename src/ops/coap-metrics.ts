@@ -43,36 +43,60 @@ function builtInOrUnmatched(path: string): string {
   return BUILT_IN.has(path) ? path : 'unmatched';
 }
 
+/** What a wrapped response needs to count itself: set per request, read once. */
+interface Pending {
+  req: RouteRequest;
+  metrics: ServerMetrics;
+  end: (...a: unknown[]) => unknown;
+  write: (...a: unknown[]) => unknown;
+}
+
+/** The parts of node-coap's response (OutgoingMessage or ObserveWriteStream) used here. */
+interface Wrapped {
+  code?: string;
+  statusCode?: string;
+  end: (...a: unknown[]) => unknown;
+  write: (...a: unknown[]) => unknown;
+}
+
+/**
+ * The response's own end/write, installed per request, are these two shared functions: no
+ * closure is made per request, and no property is ever deleted (a delete would turn node-coap's
+ * response object into a slow dictionary-mode object for the rest of its life). What they need
+ * is kept beside the response and dropped once counted, so that a kept reply holds nothing of
+ * the request.
+ */
+const pending = new WeakMap<object, Pending>();
+
+function countOnce(res: Wrapped): Pending | undefined {
+  const p = pending.get(res);
+  if (p === undefined) return undefined;
+  pending.delete(res);
+  const code = (res.code || res.statusCode || '2.05').toString();
+  const route = (p.req as Marked)[ROUTE] ?? builtInOrUnmatched(pathOf(p.req));
+  p.metrics.coapRequests.inc({ method: p.req.method ?? 'unknown', route, code });
+  // From now on the response's own methods are the originals again.
+  res.end = p.end;
+  res.write = p.write;
+  return p;
+}
+
+function endCounted(this: Wrapped, ...args: unknown[]): unknown {
+  countOnce(this);
+  return this.end === endCounted ? undefined : this.end(...args);
+}
+
+function writeCounted(this: Wrapped, ...args: unknown[]): unknown {
+  countOnce(this);
+  return this.write === writeCounted ? undefined : this.write(...args);
+}
+
 export function coapMetricsMiddleware(metrics: ServerMetrics): Middleware {
-  return async (req, res, next) => {
-    let counted = false;
-    const count = () => {
-      if (counted) return;
-      counted = true;
-      const r = res as OutgoingMessage & { statusCode?: string };
-      const code = (r.code || r.statusCode || '2.05').toString();
-      const route = (req as Marked)[ROUTE] ?? builtInOrUnmatched(pathOf(req));
-      metrics.coapRequests.inc({ method: req.method ?? 'unknown', route, code });
-    };
-    const stream = res as unknown as { end: (...a: unknown[]) => unknown; write: (...a: unknown[]) => unknown };
-    const end = stream.end;
-    const write = stream.write;
-    // node-coap keeps every reply (for duplicate detection) for the exchange lifetime: once
-    // counted, the wrappers are taken off, so that the kept reply no longer holds the request.
-    const unwrap = () => {
-      delete (stream as Partial<typeof stream>).end;
-      delete (stream as Partial<typeof stream>).write;
-    };
-    stream.end = function (this: unknown, ...args: unknown[]) {
-      count();
-      unwrap();
-      return end.apply(this, args);
-    };
-    stream.write = function (this: unknown, ...args: unknown[]) {
-      count();
-      unwrap();
-      return write.apply(this, args);
-    };
-    await next();
+  return (req, res, next) => {
+    const r = res as unknown as Wrapped;
+    pending.set(r, { req, metrics, end: r.end, write: r.write });
+    r.end = endCounted;
+    r.write = writeCounted;
+    return next();
   };
 }
