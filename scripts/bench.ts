@@ -3,8 +3,14 @@
  * coap-server-openssl under the same load generator (scripts/bench/load.ts, the project's own
  * DTLS client), on 127.0.0.1. The servers run on core 0, this process (the generator) on core 1.
  *
- * Prints a Markdown table for the README and, last, `handshakes ratio X requests ratio Y`.
- * See scripts/bench/server-child.ts for what the null responder and the isolation server are.
+ * Phases: `coap-psk derive` through SoftHSM; the null responder (the generator's ceiling); this
+ * server with the HSM cache off, then on; libcoap; the same CoAP requests without DTLS (coap://)
+ * on node:dgram alone, node-coap as shipped and libcoap (what the layers under a handler cost);
+ * isolation under 50 ms of HSM latency. Each server is warmed up before it is measured, and each
+ * request phase runs on a fresh process.
+ *
+ * Prints two Markdown tables for the README and, last, `handshakes ratio X requests ratio Y`.
+ * See scripts/bench/server-child.ts for the null responders and the isolation server.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
