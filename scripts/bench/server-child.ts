@@ -18,6 +18,7 @@
  */
 import dgram from 'node:dgram';
 import coap from 'coap';
+import { DEFAULT_DTLS_CONFIG } from '../../src/dtls/config.js';
 import { DtlsServer } from '../../src/dtls/server.js';
 import { createServer } from '../../src/server.js';
 import { createResolver, loadKeyConfig } from '../../src/config/keys.js';
@@ -40,8 +41,13 @@ function ackInPlace(request: Buffer): Buffer | undefined {
   return reply;
 }
 
-/** The same socket sizes as the real server's (src/dtls/server.ts). */
-const SOCKET_BUFFERS = { recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 };
+/** A plain UDP socket on HOST:port, with the real server's socket buffer sizes. */
+async function bindPlainSocket(): Promise<dgram.Socket> {
+  const { recvBufferSize, sendBufferSize } = DEFAULT_DTLS_CONFIG;
+  const socket = dgram.createSocket({ type: 'udp4', recvBufferSize, sendBufferSize });
+  await new Promise<void>((resolve) => socket.bind(port, HOST, resolve));
+  return socket;
+}
 
 if (mode === 'null') {
   const resolver: KeyResolver = {
@@ -57,17 +63,15 @@ if (mode === 'null') {
   stop = () => dtls.close();
   process.stdout.write(`READY ${bound.port}\n`);
 } else if (mode === 'udp-null') {
-  const socket = dgram.createSocket({ type: 'udp4', ...SOCKET_BUFFERS });
+  const socket = await bindPlainSocket();
   socket.on('message', (msg, rinfo) => {
     const reply = ackInPlace(msg);
     if (reply) socket.send(reply, rinfo.port, rinfo.address);
   });
-  await new Promise<void>((resolve) => socket.bind(port, HOST, resolve));
   stop = () => new Promise<void>((resolve) => socket.close(() => resolve()));
   process.stdout.write(`READY ${socket.address().port}\n`);
 } else if (mode === 'node-coap') {
-  const socket = dgram.createSocket({ type: 'udp4', ...SOCKET_BUFFERS });
-  await new Promise<void>((resolve) => socket.bind(port, HOST, resolve));
+  const socket = await bindPlainSocket();
   const server = coap.createServer();
   server.on('request', (req, res) => {
     res.setOption('Content-Format', 'text/plain');

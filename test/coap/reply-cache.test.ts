@@ -6,6 +6,16 @@ const reply = (type: number, id: number): CachedReply => Buffer.from([type, 0x45
 
 afterEach(() => vi.useRealTimers());
 
+/** A cache holding one CON reply, as node-coap leaves it: its sender hung on after storing. */
+function cacheWithConReply(key: string): { cache: ReplyCache; con: CachedReply; reset: ReturnType<typeof vi.fn> } {
+  const cache = new ReplyCache({ ttlMs: 1000 });
+  const con = reply(0x40, 2);
+  cache.set(key, con);
+  const reset = vi.fn();
+  con.sender = { reset };
+  return { cache, con, reset };
+}
+
 describe('ReplyCache (duplicate detection for node-coap)', () => {
   it('keeps a copy of a piggybacked ACK: nothing node-coap hangs on the reply afterwards is held', () => {
     const cache = new ReplyCache({ ttlMs: 1000 });
@@ -19,11 +29,7 @@ describe('ReplyCache (duplicate detection for node-coap)', () => {
   });
 
   it('keeps a CON reply itself and stops its retransmission when the entry goes', () => {
-    const cache = new ReplyCache({ ttlMs: 1000 });
-    const con = reply(0x40, 2);
-    cache.set('k', con);
-    const reset = vi.fn();
-    con.sender = { reset };
+    const { cache, con, reset } = cacheWithConReply('k');
     expect(cache.peek('k')).toBe(con);
     expect(cache.delete('k')).toBe(true);
     expect(reset).toHaveBeenCalledOnce();
@@ -67,11 +73,7 @@ describe('ReplyCache (duplicate detection for node-coap)', () => {
   });
 
   it('clear() resets every sender', () => {
-    const cache = new ReplyCache({ ttlMs: 1000 });
-    const con = reply(0x40, 1);
-    cache.set('k', con);
-    const reset = vi.fn();
-    con.sender = { reset };
+    const { cache, reset } = cacheWithConReply('k');
     cache.clear();
     expect(reset).toHaveBeenCalledOnce();
     expect(cache.size).toBe(0);
