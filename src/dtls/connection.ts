@@ -21,6 +21,7 @@ import { encodeRecord, type DTLSRecord } from './record.js';
 import { ReplayWindow } from './replay-window.js';
 import type { HandshakeHost, HandshakeResult, ServerHandshake } from './server-handshake.js';
 import type { PeerIdentity } from '../coap/types.js';
+import type { DtlsSession } from './session.js';
 
 export interface ConnectionEvents {
   /** Writes one datagram to the peer. */
@@ -46,8 +47,9 @@ interface WriteState {
 const IP_UDP_OVERHEAD = 28;
 
 const CCS_BODY = Buffer.from([1]);
+const EMPTY = Buffer.alloc(0);
 
-export class Connection implements HandshakeHost {
+export class Connection implements HandshakeHost, DtlsSession {
   state: 'handshaking' | 'established' | 'closed' = 'handshaking';
   handshake: ServerHandshake | undefined;
   session: HandshakeResult | undefined;
@@ -76,6 +78,32 @@ export class Connection implements HandshakeHost {
 
   get key(): string {
     return peerKey(this.address, this.port);
+  }
+
+  // --- DtlsSession (meaningful once established) ---
+
+  get identity(): Buffer {
+    return this.session?.identity ?? EMPTY;
+  }
+
+  get identityText(): string {
+    return this.peerIdentity?.identity ?? '';
+  }
+
+  get pskTag(): string {
+    return this.session?.keyLabel ?? '';
+  }
+
+  get cipherSuite(): string {
+    return this.session?.suiteName ?? '';
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'established';
+  }
+
+  send(data: Buffer): boolean {
+    return this.sendApplicationData(data);
   }
 
   attachHandshake(h: ServerHandshake): void {

@@ -278,8 +278,12 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
         this.log.info({ address, port, identity, keyLabel: r.keyLabel, suite: r.suiteName, ms: r.durationMs }, 'handshake ok');
         this.emitHandshake({ address, port, identity, keyLabel: r.keyLabel, cipherSuite: r.suiteName, durationMs: r.durationMs, result: 'ok' });
         this.emit('session', conn, r);
+        this.emit('session-open', conn);
       },
-      onData: (_conn: Connection, data: Buffer) => this.emit('data', address, port, data),
+      onData: (conn: Connection, data: Buffer) => {
+        this.emit('data', address, port, data);
+        this.emit('session-data', conn, data);
+      },
       onClosed: (conn: Connection, reason: string, failedHandshake: boolean) => {
         if (this.connections.get(conn.key) === conn) this.connections.delete(conn.key);
         if (failedHandshake) {
@@ -293,6 +297,7 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
           this.log.debug({ address, port, reason }, 'session closed');
         }
         this.emit('closed', address, port, reason);
+        if (!failedHandshake) this.emit('session-close', conn, reason);
       },
     };
   }

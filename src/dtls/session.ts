@@ -1,0 +1,29 @@
+/**
+ * What the DTLS layer hands to whatever runs above it (the CoAP message layer, via
+ * `src/server.ts`): one object per established DTLS session. The session, not the peer's
+ * address, is the unit that application state hangs on: a rebooted device on the same
+ * address:port is a new session object, and a session whose peer address changes (RFC 9146
+ * Connection ID) stays the same object.
+ *
+ * DtlsServer events built on it:
+ *   'session-open'  (session: DtlsSession)                  once, when the handshake completes
+ *   'session-data'  (session: DtlsSession, data: Buffer)    each authenticated application record
+ *   'session-close' (session: DtlsSession, reason: string)  once; send() is false from then on
+ */
+export interface DtlsSession {
+  /** Where the peer's newest authenticated record came from; may change over the session's life. */
+  readonly address: string;
+  readonly port: number;
+  /** The PSK identity exactly as it came off the wire (RFC 4279 section 2: opaque bytes). */
+  readonly identity: Buffer;
+  /** The PSK identity decoded as UTF-8. */
+  readonly identityText: string;
+  /** Opaque tag the PSK lookup returned with the key (the server puts the master key's label there). */
+  readonly pskTag: string;
+  /** The negotiated cipher suite, by its IANA name (e.g. TLS_PSK_WITH_AES_128_CCM_8). */
+  readonly cipherSuite: string;
+  /** True from 'session-open' until 'session-close'. */
+  readonly isOpen: boolean;
+  /** Encrypts and sends one record of application data; false once the session has ended. */
+  send(data: Buffer): boolean;
+}
