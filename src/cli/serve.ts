@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import { DEFAULT_DTLS_CONFIG } from '../dtls/config.js';
 import { installPrimarySignals, runPrimary } from '../cluster/primary.js';
 import { workerCount } from '../cluster/support.js';
-import { clusterWorker } from '../cluster/worker.js';
+import { clusterWorker, type WorkerRole } from '../cluster/worker.js';
 
 export interface ServeOptions {
   /** Parsed flags by name (commander's camelCase or the flag's own spelling). */
@@ -47,6 +47,15 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
     await servePrimary(config, workers, options.handleSignals !== false);
     return undefined;
   }
+  // A worker that cannot start must end: the cluster channel alone would keep it alive.
+  return serveOne(config, options, worker).catch((e: unknown) => {
+    worker?.release();
+    throw e;
+  });
+}
+
+/** One server: the whole of `serve` without workers, or one worker of them. */
+async function serveOne(config: ReturnType<typeof resolveConfig>, options: ServeOptions, worker: WorkerRole | undefined): Promise<CoapPskServer> {
   const baseLogger = createServeLogger(config.log.level, config.log.format);
   const logger = worker ? worker.logger(baseLogger) : baseLogger;
   const source = await openKeySource(config.keys, { autoInitDev: options.autoInitDev });

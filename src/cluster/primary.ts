@@ -89,7 +89,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<Primary | undefined
       else if (isMessage<Serving>(m, 'coap-psk:serving')) {
         slot.serving = true;
         updateUp();
-        log.info({ worker: slot.id, pid: worker.process.pid }, 'worker serving');
+        log.info({ worker: slot.id, workerPid: worker.process.pid }, 'worker serving');
         settle(true);
       } else if (isMessage<Answer>(m, 'coap-psk:answer')) {
         waiting.get(m.id)?.(m.value);

@@ -23,6 +23,8 @@ export interface WorkerRole {
   logger(base: Logger): Logger;
   /** The socket the primary bound for this slot. */
   socket(): Promise<dgram.Socket>;
+  /** After a failed start: lets the process end (and the primary see it) once the error is out. */
+  release(): void;
   /** Tells the primary this worker serves, and answers its questions from now on. */
   serving(server: CoapPskServer, port: number): void;
 }
@@ -50,6 +52,7 @@ export function clusterWorker(env: NodeJS.ProcessEnv = process.env): WorkerRole 
         process.on('message', onMessage);
         send({ type: 'coap-psk:socket-request' });
       }),
+    release: () => process.channel?.unref(),
     serving(server, port) {
       addWorkerSeries(server, id);
       process.on('message', (m: unknown) => {
