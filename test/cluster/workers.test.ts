@@ -2,7 +2,8 @@
  * `coap-psk serve --workers 2` as a real process tree on a real SoftHSM token: libcoap's
  * coap-client, openssl s_client and this project's DTLS client from many source ports; both
  * workers get sessions (per-worker metrics); a killed worker is started again, its devices
- * handshake again with the replacement, and the other worker's devices keep their sessions.
+ * handshake again with the replacement, and the other worker's devices keep their sessions;
+ * SIGHUP reaches every worker, SIGTERM stops them all.
  *
  * Which worker holds a device is read from the workers' log lines ('handshake ok' carries the
  * worker id and pid), not from the server's own bookkeeping.
@@ -10,6 +11,8 @@
  * Needs dgram reusePort (Node ≥ 22.12): skipped on older Node; CI runs it on Node 24 (.ci/run).
  */
 import dgram from 'node:dgram';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reusePortSupported } from '../../src/cluster/support.js';
 import { DtlsClientSession } from '../../src/dtls/client.js';
@@ -95,6 +98,7 @@ describe.skipIf(!reusePortSupported())(`serve --workers 2${SKIP_REASON}`, () => 
   let token: TestToken;
   let server: ServerProcess;
   let metricsPort: number;
+  let denyList: string;
   const devices: Device[] = [];
 
   const lines = (): LogLine[] =>
@@ -110,8 +114,10 @@ describe.skipIf(!reusePortSupported())(`serve --workers 2${SKIP_REASON}`, () => 
   beforeAll(async () => {
     token = await makeToken('cluster-workers');
     metricsPort = await freePortPair();
+    denyList = join(token.dir, 'denied.txt');
+    await writeFile(denyList, '');
     server = await startServerProcess({ ...token.env, COAP_PSK_KEY_ENCODING: 'hex' }, [
-      '--workers', '2', '--metrics-port', String(metricsPort), '--log-format', 'json',
+      '--workers', '2', '--metrics-port', String(metricsPort), '--log-format', 'json', '--deny-list', denyList,
     ]);
   });
   afterAll(async () => {
@@ -173,6 +179,14 @@ describe.skipIf(!reusePortSupported())(`serve --workers 2${SKIP_REASON}`, () => 
       expect(again[1]!.worker).toBe(victim.worker);
       expect(again[1]!.pid).toBe(replaced()!.workerPid);
     }
+  });
+
+  it('passes SIGHUP to every worker: each rereads the deny list', async () => {
+    await writeFile(denyList, 'SN-denied-1\nSN-denied-2\n');
+    const reloads = () => lines().filter((l) => l.msg === 'deny list reloaded' && (l as { denied?: number }).denied === 2);
+    server.child.kill('SIGHUP');
+    await until(() => reloads().length === 2, 10_000);
+    expect(new Set(reloads().map((l) => l.worker))).toEqual(new Set([1, 2]));
   });
 
   it('stops every worker on SIGTERM and exits 0', async () => {
