@@ -8,6 +8,7 @@ import { RESTART_BASE_MS, RESTART_MAX_MS, RestartPolicy, HEALTHY_AFTER_MS } from
 import { reusePortSupported, workerCount } from '../../src/cluster/support.js';
 import { resolveConfig } from '../../src/config/index.js';
 import { runCli } from '../cli/run.js';
+import { NO_REUSE_PORT, SKIP_REASON } from './needs-reuse-port.js';
 
 const SOFTWARE = { COAP_PSK_MASTER_KEY_HEX: '00112233445566778899aabbccddeeff' }; // test key only
 
@@ -49,7 +50,7 @@ describe('coap-psk serve --workers (process)', () => {
     ]);
   });
 
-  it.skipIf(!reusePortSupported())('exits 1 with the worker\'s one line when the workers cannot start (a PKCS#11 module that does not load)', async () => {
+  it.skipIf(NO_REUSE_PORT)(`exits 1 with the worker's one line when the workers cannot start (a PKCS#11 module that does not load)${SKIP_REASON}`, async () => {
     const r = await runCli(['serve', '--workers', '2', '--host', '127.0.0.1', '--port', '0'], {
       COAP_PSK_PKCS11_MODULE: '/nonexistent/libpkcs11.so', COAP_PSK_TOKEN_LABEL: 'none', COAP_PSK_PIN: 'x', COAP_PSK_MASTER_KEY_HEX: undefined,
     });

@@ -14,7 +14,6 @@ import dgram from 'node:dgram';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { reusePortSupported } from '../../src/cluster/support.js';
 import { DtlsClientSession } from '../../src/dtls/client.js';
 import { coapGet, parseReply } from '../helpers/coap-bytes.js';
 import { asciiKeyToPskHex, coapClient, sClient } from '../helpers/peers.js';
@@ -22,6 +21,7 @@ import { freePortPair, LOOPBACK } from '../helpers/ports.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import type { TestToken } from '../helpers/softhsm.js';
 import { until } from '../helpers/wait.js';
+import { NO_REUSE_PORT, SKIP_REASON } from './needs-reuse-port.js';
 import { expectedHexKey, makeToken } from '../interop/fixture.js';
 
 const DEVICES = 16;
@@ -92,9 +92,7 @@ class Device {
   }
 }
 
-const SKIP_REASON = reusePortSupported() ? '' : ` (skipped: needs Node.js 22.12+ for dgram reusePort, this is ${process.version}; CI runs it on Node 24)`;
-
-describe.skipIf(!reusePortSupported())(`serve --workers 2${SKIP_REASON}`, () => {
+describe.skipIf(NO_REUSE_PORT)(`serve --workers 2${SKIP_REASON}`, () => {
   let token: TestToken;
   let server: ServerProcess;
   let metricsPort: number;
