@@ -9,6 +9,9 @@
  * isolation under 50 ms of HSM latency. Each server is warmed up before it is measured, and each
  * request phase runs on a fresh process.
  *
+ * `-- --workers` runs instead `coap-psk serve --workers 1` against `--workers 2`
+ * (scripts/bench/workers.ts), with its own table.
+ *
  * Prints two Markdown tables for the README and, last, `handshakes ratio X requests ratio Y`.
  * See scripts/bench/server-child.ts for the null responders and the isolation server.
  */
@@ -22,6 +25,7 @@ import { createTestToken } from '../test/helpers/softhsm.js';
 import { freePortPair, freeUdpPort } from '../test/helpers/ports.js';
 import { closePlainPeers, closeSession, establish, openPlainPeers, runHandshakes, runRequests, type HandshakeRun, type RequestChannel, type RequestRun, type Session, type Target } from './bench/load.js';
 import { cpuSeconds, killAllNow, rssKiB, runPinned, startPinned, type ServerProc } from './bench/procs.js';
+import { benchWorkers } from './bench/workers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -462,7 +466,15 @@ const watchdog = setTimeout(() => {
 }, (QUICK ? 230 : 900) * 1000);
 watchdog.unref();
 
-main().then(
+// `-- --workers`: the workers phase alone (scripts/bench/workers.ts), its own report.
+const entry = argv.includes('--workers')
+  ? async () => {
+      pinSelf();
+      process.stdout.write(`${(await benchWorkers({ root: ROOT, quick: QUICK, say })).join('\n')}\n`);
+    }
+  : main;
+
+entry().then(
   () => process.exit(0),
   (e: unknown) => {
     say(`failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);

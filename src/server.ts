@@ -6,7 +6,7 @@
  *   identity pattern (optional) → lookup counter → cache (optional) → derivation timer → `keys`
  * so that the metrics see both sides of the cache and the health probe reaches the HSM itself.
  */
-import { DtlsServer, type HandshakeEvent } from './dtls/server.js';
+import { DtlsServer, type DtlsListenOptions, type HandshakeEvent } from './dtls/server.js';
 import type { DtlsServerConfig } from './dtls/config.js';
 import type { HandshakeResult } from './dtls/server-handshake.js';
 import { createCoapFront, type CoapFront } from './coap/front.js';
@@ -80,8 +80,11 @@ export interface CoapPskServer {
   readonly health: HealthProbe;
   /** Where /metrics and /healthz listen, once listen() has run with a metrics port. */
   readonly ops: { address: string; port: number } | undefined;
-  /** Binds the UDP socket (and the metrics port); resolves with the address actually bound (port 0 picks one). */
-  listen(port?: number, host?: string): Promise<{ address: string; port: number }>;
+  /**
+   * Binds the UDP socket (and the metrics port); resolves with the address actually bound (port 0
+   * picks one). `socketOptions`: SO_REUSEPORT, or a socket bound elsewhere (workers, src/cluster/).
+   */
+  listen(port?: number, host?: string, socketOptions?: DtlsListenOptions): Promise<{ address: string; port: number }>;
   /** Rereads the deny list file (SIGHUP in `serve`); resolves with the number of serials, or undefined without one. */
   reloadDenyList(): Promise<number | undefined>;
   /** close_notify to every session, then the socket; the key resolver is closed too. Idempotent. */
@@ -136,8 +139,8 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
     get ops() {
       return ops ? { address: ops.address, port: ops.port } : undefined;
     },
-    async listen(port = 5684, host = '0.0.0.0') {
-      const bound = await dtls.listen(port, host);
+    async listen(port = 5684, host = '0.0.0.0', socketOptions) {
+      const bound = await dtls.listen(port, host, socketOptions);
       try {
         front = await createCoapFront(dtls, router, {
           logger: routerLogger(logger),

@@ -11,6 +11,10 @@ import { loadRoutes } from '../coap/front.js';
 import { createServeLogger } from '../ops/logging.js';
 import { createServer, type CoapPskServer } from '../server.js';
 import type { Logger } from '../log.js';
+import { DEFAULT_DTLS_CONFIG } from '../dtls/config.js';
+import { installPrimarySignals, runPrimary } from '../cluster/primary.js';
+import { workerCount } from '../cluster/support.js';
+import { clusterWorker, type WorkerRole } from '../cluster/worker.js';
 
 export interface ServeOptions {
   /** Parsed flags by name (commander's camelCase or the flag's own spelling). */
@@ -36,7 +40,24 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
     (options.out ?? ((t) => process.stdout.write(t)))(`${JSON.stringify(printableConfig(config), null, 2)}\n`);
     return undefined;
   }
-  const logger = createServeLogger(config.log.level, config.log.format);
+  // --workers N: this process becomes their primary; each worker runs this function again.
+  const worker = clusterWorker();
+  const workers = workerCount(config.raw.listener.workers, config.origins.get('listener.workers'));
+  if (!worker && workers > 1) {
+    await servePrimary(config, workers, options.handleSignals !== false);
+    return undefined;
+  }
+  // A worker that cannot start must end: the cluster channel alone would keep it alive.
+  return serveOne(config, options, worker).catch((e: unknown) => {
+    worker?.release();
+    throw e;
+  });
+}
+
+/** One server: the whole of `serve` without workers, or one worker of them. */
+async function serveOne(config: ReturnType<typeof resolveConfig>, options: ServeOptions, worker: WorkerRole | undefined): Promise<CoapPskServer> {
+  const baseLogger = createServeLogger(config.log.level, config.log.format);
+  const logger = worker ? worker.logger(baseLogger) : baseLogger;
   const source = await openKeySource(config.keys, { autoInitDev: options.autoInitDev });
   const { host, port } = config.listener;
   let server: CoapPskServer;
@@ -48,7 +69,7 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
       logger,
       dtls: config.dtls,
       identity: config.identityPattern ? { pattern: config.identityPattern } : undefined,
-      metrics: config.metrics.port !== undefined ? { port: config.metrics.port, host: config.metrics.host } : {},
+      metrics: !worker && config.metrics.port !== undefined ? { port: config.metrics.port, host: config.metrics.host } : {},
       keylog: config.keylog,
       replyCacheEntries: config.replyCacheEntries,
       routes: config.routes ? (router) => loadRoutes(config.routes!, router) : undefined,
@@ -62,7 +83,7 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
   }
   let bound;
   try {
-    bound = await server.listen(port, host);
+    bound = await server.listen(port, host, worker ? { socket: await worker.socket() } : undefined);
   } catch (e) {
     await server.close();
     if (e instanceof UserError) throw e;
@@ -76,10 +97,34 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
       ...(server.ops ? { metrics: `http://${server.ops.address}:${server.ops.port}/metrics` } : {}),
       ...(config.identityPattern ? { identityPattern: config.identityPattern } : {}),
     },
-    'coap-psk serving CoAP over DTLS 1.2 PSK',
+    worker ? 'worker serving' : 'coap-psk serving CoAP over DTLS 1.2 PSK',
   );
+  worker?.serving(server, bound.port);
   if (options.handleSignals !== false) installShutdown(server, logger);
   return server;
+}
+
+/** The primary of `--workers N` (src/cluster/primary.ts): it binds, the workers serve. */
+async function servePrimary(config: ReturnType<typeof resolveConfig>, workers: number, handleSignals: boolean): Promise<void> {
+  const logger = createServeLogger(config.log.level, config.log.format).child({ role: 'primary' });
+  const { host, port } = config.listener;
+  const primary = await runPrimary({
+    workers, host, port, logger, shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+    sizes: {
+      recvBufferSize: config.dtls.recvBufferSize ?? DEFAULT_DTLS_CONFIG.recvBufferSize,
+      sendBufferSize: config.dtls.sendBufferSize ?? DEFAULT_DTLS_CONFIG.sendBufferSize,
+    },
+    metrics: config.metrics,
+  }).catch((e: NodeJS.ErrnoException) => {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`cannot listen on ${host}:${port}: ${e.code ?? e.message}`);
+  });
+  if (!primary) return; // a worker could not start; it said why, and the exit status is set
+  logger.info(
+    { host, port: primary.port, workers, ...(primary.ops ? { metrics: `http://${primary.ops.address}:${primary.ops.port}/metrics` } : {}) },
+    'coap-psk serving CoAP over DTLS 1.2 PSK',
+  );
+  if (handleSignals) installPrimarySignals(primary, logger);
 }
 
 /** SIGTERM / SIGINT: close once, exit 0; a second signal or a stuck close exits 1 after the timeout. */

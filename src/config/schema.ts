@@ -61,6 +61,9 @@ export const configSchema = z.strictObject({
       .meta(meta({ env: ['COAP_PSK_HOST'], flag: 'host', kind: 'string', description: 'address to bind (default 0.0.0.0)' })),
     port: port.optional()
       .meta(meta({ env: ['COAP_PSK_PORT'], flag: 'port', kind: 'int', description: 'UDP port (default 5684)' })),
+    // 'int' kind: "auto" is not digits, so it reaches zod as the string it is.
+    workers: z.union([z.literal('auto'), count(1, 1024)], { error: 'must be a number of worker processes (1 to 1024) or auto' }).optional()
+      .meta(meta({ env: ['COAP_PSK_WORKERS'], flag: 'workers', kind: 'int', description: 'worker processes, each with its own socket on the port (Node ≥ 22.12 for more than 1), or auto: one per core (default 1)' })),
   }),
   keys: z.strictObject({
     pkcs11Module: z.string().min(1).optional()

@@ -31,6 +31,13 @@ export interface DtlsServerOptions extends Partial<DtlsServerConfig> {
   logger?: Logger;
 }
 
+export interface DtlsListenOptions {
+  /** SO_REUSEPORT (Node ≥ 22.12; older Node ignores it and the second bind fails EADDRINUSE). */
+  reusePort?: boolean;
+  /** A bound socket to serve on instead of binding one. */
+  socket?: dgram.Socket;
+}
+
 export type DropReason =
   | 'malformed'
   | 'no_session'
@@ -96,15 +103,21 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
     this.rateLimiter = new SourceRateLimiter(this.config.handshakeRatePerSource, this.config.handshakeBurstPerSource);
   }
 
-  /** Binds a UDP socket and starts serving. Resolves with the bound address. */
-  async listen(port: number, host = '0.0.0.0'): Promise<{ address: string; port: number }> {
-    const socket = dgram.createSocket({
+  /**
+   * Binds a UDP socket and starts serving. Resolves with the bound address.
+   * `reusePort` (Node ≥ 22.12) lets several processes bind the same port, the kernel spreading
+   * peers over them by their 4-tuple; `socket` serves on a socket already bound elsewhere (the
+   * workers' primary binds them, src/cluster/sockets.ts), port and host are then ignored.
+   */
+  async listen(port: number, host = '0.0.0.0', options: DtlsListenOptions = {}): Promise<{ address: string; port: number }> {
+    const socket = options.socket ?? dgram.createSocket({
       type: host.includes(':') ? 'udp6' : 'udp4',
       recvBufferSize: this.config.recvBufferSize,
       sendBufferSize: this.config.sendBufferSize,
       lookup: literalAddressLookup,
+      ...(options.reusePort ? { reusePort: true } : {}),
     });
-    await new Promise<void>((resolve, reject) => {
+    if (!options.socket) await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(port, host, () => {
         socket.off('error', reject);

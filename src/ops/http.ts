@@ -5,8 +5,18 @@
  * traffic patterns and should not face the devices' network by accident.
  */
 import http from 'node:http';
-import type { HealthProbe } from './health.js';
-import type { ServerMetrics } from './metrics.js';
+import type { HealthResult } from './health.js';
+
+/** What /metrics serves: a ServerMetrics, or the workers' sum in the cluster primary. */
+export interface MetricsExposition {
+  readonly registry: { readonly contentType: string };
+  metrics(): Promise<string>;
+}
+
+/** What /healthz asks: a HealthProbe, or every worker's in the cluster primary. */
+export interface HealthCheck {
+  check(): Promise<HealthResult>;
+}
 
 export interface OpsHttpServer {
   readonly address: string;
@@ -15,8 +25,8 @@ export interface OpsHttpServer {
 }
 
 export async function startOpsHttp(
-  metrics: ServerMetrics,
-  health: HealthProbe | undefined,
+  metrics: MetricsExposition,
+  health: HealthCheck | undefined,
   port: number,
   host = '127.0.0.1',
 ): Promise<OpsHttpServer> {

@@ -1,0 +1,22 @@
+/**
+ * What the primary and its workers say to each other over the cluster IPC channel. Every
+ * message's type starts with `coap-psk:`, apart from node:cluster's own and prom-client's.
+ */
+
+/** Worker → primary: the key source is open, send the socket. */
+export interface SocketRequest { type: 'coap-psk:socket-request' }
+/** Primary → worker, with the bound dgram socket as the message's handle. */
+export interface SocketGrant { type: 'coap-psk:socket' }
+/** Worker → primary: serving on the socket. */
+export interface Serving { type: 'coap-psk:serving'; port: number }
+/** Primary → worker: a question answered by an Answer with the same id. */
+export interface Ask { type: 'coap-psk:ask'; id: number; what: 'metrics' | 'health' }
+/** Worker → primary. `value`: prom-client's getMetricsAsJSON() or a HealthResult. */
+export interface Answer { type: 'coap-psk:answer'; id: number; value: unknown }
+
+/** The worker's slot number, 1..N, given by the primary in the environment. */
+export const WORKER_ID_ENV = 'COAP_PSK_WORKER_ID';
+
+export function isMessage<T extends { type: string }>(m: unknown, type: T['type']): m is T {
+  return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === type;
+}
