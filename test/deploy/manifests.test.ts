@@ -78,6 +78,8 @@ describe('deploy/kubernetes', () => {
       const target = statSync(path, { throwIfNoEntry: false });
       expect(target, `${d.file}: ${res}`).toBeDefined();
       if (target!.isDirectory()) expect(statSync(join(path, 'kustomization.yaml'), { throwIfNoEntry: false }), res).toBeDefined();
+      // `kubectl apply -k` must not overwrite a real Secret with a placeholder of the repository.
+      else expect(documents(path).map((m) => m.kind), res).not.toContain('Secret');
     }
   });
 
