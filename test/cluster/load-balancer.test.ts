@@ -15,7 +15,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { coapClient } from '../helpers/peers.js';
-import { createNetnsCluster, netnsUnavailable, type NetnsCluster } from '../helpers/netns.js';
+import { createNetnsCluster, netnsUnavailable, nodeAddress, type NetnsCluster } from '../helpers/netns.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import type { TestToken } from '../helpers/softhsm.js';
 import { expectedHexKey, makeToken } from '../interop/fixture.js';
@@ -27,6 +27,9 @@ const MAX_DEVICES = 30; // enough for jhash to give every node two devices (a mi
 
 const unavailable = netnsUnavailable();
 if (unavailable) console.warn(`cluster tests skipped: ${unavailable}`);
+
+/** The metrics listener as deploy/kubernetes/statefulset.yaml sets it, so the kubelet can probe it. */
+const PROBED = { COAP_PSK_METRICS_PORT: '9464', COAP_PSK_METRICS_HOST: '0.0.0.0' };
 
 /** Devices hold their key as 32 hex characters (libcoap -k style), so the nodes run in `hex` mode. */
 const deviceKey = (serial: string) => Buffer.from(expectedHexKey(serial), 'latin1');
@@ -43,7 +46,7 @@ describe.skipIf(unavailable !== undefined)('a cluster of 3 nodes behind nftables
     token = await makeToken('cluster');
     const started = await Promise.all(
       cluster.nodes.map((ns, i) =>
-        startServerProcess({ ...token.env, COAP_PSK_KEY_ENCODING: 'hex', COAP_PSK_LOG_LEVEL: 'info', COAP_PSK_TEST_NODE: nodeName(i) }, ['--routes', ROUTES], { netns: ns }),
+        startServerProcess({ ...token.env, ...PROBED, COAP_PSK_KEY_ENCODING: 'hex', COAP_PSK_LOG_LEVEL: 'info', COAP_PSK_TEST_NODE: nodeName(i) }, ['--routes', ROUTES], { netns: ns }),
       ),
     );
     nodes.push(...started);
@@ -55,6 +58,14 @@ describe.skipIf(unavailable !== undefined)('a cluster of 3 nodes behind nftables
     await Promise.all(nodes.map((n) => n.stop()));
     await cluster?.destroy();
     await token?.cleanup();
+  });
+
+  it('every node answers the readiness probe of the manifests: GET /healthz on the metrics port, from another namespace', async () => {
+    for (let i = 0; i < NODES; i++) {
+      const url = `http://${nodeAddress(i)}:${PROBED.COAP_PSK_METRICS_PORT}/healthz`;
+      const res = await cluster.exec(cluster.lb, process.execPath, ['-e', `fetch(${JSON.stringify(url)}).then((r) => console.log(r.status))`]);
+      expect(res.stdout.trim(), res.stderr).toBe('200');
+    }
   });
 
   it('coap-client-openssl in the devices namespace handshakes through the VIP and gets /whoami (jhash affinity)', async () => {

@@ -28,6 +28,18 @@ describe.skipIf(unavailable !== undefined)('network namespace harness', () => {
     for (const ns of [cluster.lb, cluster.devices, ...cluster.nodes]) expect(namespaces()).not.toContain(ns);
   });
 
+  it('removes what it made when the process exits without destroy() (a test that failed and exited)', () => {
+    const script = `import { createNetnsCluster } from ${JSON.stringify(new URL('../helpers/netns.ts', import.meta.url).pathname)};
+      const c = await createNetnsCluster({ nodes: 1 });
+      console.log(c.lb);
+      process.exit(3);`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(child.status, child.stderr).toBe(3);
+    const lb = child.stdout.trim();
+    expect(lb).toMatch(/^cpsk-\d+-0-lb$/);
+    expect(namespaces()).not.toContain(lb.replace(/-lb$/, ''));
+  });
+
   it('removes namespaces left by a run whose process is gone, and only those', () => {
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // a pid that has exited
     const stale = `cpsk-${dead}-0-lb`;
