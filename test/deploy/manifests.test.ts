@@ -5,11 +5,14 @@
  * know (as kubeconform without -strict); the API server's strict field validation, kubectl's
  * default, does that at apply time. Kustomizations are checked for files that exist.
  */
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { BIN } from '../helpers/server-process.js';
 
 const DEPLOY = resolve(fileURLToPath(new URL('../../deploy/kubernetes', import.meta.url)));
 
@@ -48,6 +51,8 @@ async function schemaError(manifest: Manifest): Promise<string | undefined> {
     return (e as Error).message;
   }
 }
+
+const printConfig = (args: string[], env: NodeJS.ProcessEnv) => promisify(execFile)(process.execPath, [BIN, ...args, '--print-config'], { env });
 
 const files = yamlFiles(DEPLOY);
 const all = files.flatMap((file) => documents(file).map((m) => ({ file: relative(DEPLOY, file), dir: dirname(file), m })));
@@ -98,6 +103,22 @@ describe('deploy/kubernetes', () => {
       expect(env.COAP_PSK_PIN_FILE).toBe(`${mount.mountPath}/pin`);
     }
   });
+
+  it.each(all.filter((d) => d.m.kind === 'StatefulSet').map((d) => [d.file, d.m] as const))(
+    "%s: the server's own configuration schema takes the container's settings (coap-psk serve --print-config)",
+    async (_name, manifest) => {
+      const server = (manifest as { spec: { template: { spec: { containers: { name: string; args: string[]; env: { name: string; value: string }[] }[] } } } })
+        .spec.template.spec.containers.find((c) => c.name === 'coap-psk')!;
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...Object.fromEntries(server.env.map((e) => [e.name, e.value])) };
+      const { stdout } = await printConfig(server.args, env);
+      const config = JSON.parse(stdout) as { metrics: { port: number; host: string }; keys: { pinFile: string } };
+      expect(config.metrics).toMatchObject({ port: 9464, host: '0.0.0.0' });
+      expect(config.keys.pinFile).toBe(env.COAP_PSK_PIN_FILE);
+      // The same check refuses a bad value, with the one line that names it.
+      const bad = await printConfig(server.args, { ...env, COAP_PSK_METRICS_PORT: '99999' }).catch((e: { stderr: string }) => e);
+      expect(bad.stderr).toMatch(/^coap-psk: config metrics\.port \(COAP_PSK_METRICS_PORT\)/);
+    },
+  );
 
   it('the validator refuses a broken manifest (so that the checks above can fail)', async () => {
     const sts = structuredClone(all.find((d) => d.m.kind === 'StatefulSet')!.m) as { spec: Record<string, unknown> };
