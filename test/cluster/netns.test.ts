@@ -42,12 +42,15 @@ describe.skipIf(unavailable !== undefined)('network namespace harness', () => {
 
   it('removes namespaces left by a run whose process is gone, and only those', () => {
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // a pid that has exited
-    const stale = `cpsk-${dead}-0-lb`;
-    const mine = `cpsk-${process.pid}-999-lb`;
+    // A prefix of this test's own, so that a cluster another test file makes meanwhile (which
+    // cleans up `cpsk-` names) cannot remove them first.
+    const prefix = 'cpsktest-';
+    const stale = `${prefix}${dead}-0-lb`;
+    const mine = `${prefix}${process.pid}-999-lb`;
     execFileSync('ip', ['netns', 'add', stale]);
     execFileSync('ip', ['netns', 'add', mine]);
     try {
-      expect(removeStaleNamespaces()).toContain(stale);
+      expect(removeStaleNamespaces(prefix)).toContain(stale);
       expect(namespaces()).not.toContain(stale);
       expect(namespaces()).toContain(mine);
     } finally {

@@ -32,7 +32,6 @@ const LB_NODES_SIDE = '10.155.1.254';
 export const nodeAddress = (i: number): string => `10.155.1.${i + 1}`;
 
 const NAME_PREFIX = 'cpsk-';
-const STALE_NAME = /^cpsk-(\d+)-\d+-/;
 const COMMAND_TIMEOUT_MS = 10_000;
 
 export interface NetnsCluster {
@@ -77,11 +76,11 @@ function ipSync(args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-function listNamespaces(): string[] {
+function listNamespaces(prefix: string): string[] {
   return ipSync(['netns', 'list'])
     .split('\n')
     .map((line) => line.split(' ')[0])
-    .filter((name) => name.startsWith(NAME_PREFIX));
+    .filter((name) => name.startsWith(prefix));
 }
 
 /** Kills what runs inside (by pid, as `ip netns pids` lists it) and deletes the namespace. */
@@ -116,10 +115,10 @@ function processAlive(pid: number): boolean {
 }
 
 /** Namespaces left by an earlier run that crashed: their maker's pid is gone. */
-export function removeStaleNamespaces(): string[] {
-  const stale = listNamespaces().filter((name) => {
-    const pid = Number(STALE_NAME.exec(name)?.[1]);
-    return pid !== process.pid && !processAlive(pid);
+export function removeStaleNamespaces(prefix = NAME_PREFIX): string[] {
+  const stale = listNamespaces(prefix).filter((name) => {
+    const pid = Number(/^(\d+)-\d+-/.exec(name.slice(prefix.length))?.[1]);
+    return Number.isInteger(pid) && pid !== process.pid && !processAlive(pid);
   });
   stale.forEach(removeNamespace);
   return stale;
