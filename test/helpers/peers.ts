@@ -96,6 +96,8 @@ export interface CoapClientOptions {
    * override file, since libcoap hard-codes its priority string). Ignored for openssl. */
   onlyCcm8?: boolean;
   extraArgs?: string[];
+  /** Run inside this network namespace (`ip netns exec`). */
+  netns?: string;
 }
 
 export interface CoapClientResult extends RunResult {
@@ -159,7 +161,8 @@ export async function coapClient(opts: CoapClientOptions): Promise<CoapClientRes
       ...(opts.extraArgs ?? []),
       opts.uri,
     ];
-    const res = await runBounded(`coap-client-${opts.impl}`, args, {
+    const command = opts.netns ? ['ip', 'netns', 'exec', opts.netns, `coap-client-${opts.impl}`] : [`coap-client-${opts.impl}`];
+    const res = await runBounded(command[0], [...command.slice(1), ...args], {
       timeoutMs: (waitSec + 3) * 1000,
       env,
     });

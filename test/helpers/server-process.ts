@@ -19,9 +19,20 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
-export async function startServerProcess(env: Record<string, string>, extraArgs: string[] = []): Promise<ServerProcess> {
-  const port = await freeUdpPort();
-  const child = spawn(process.execPath, [BIN, 'serve', '--host', LOOPBACK, '--port', String(port), ...extraArgs], {
+export interface ServerPlacement {
+  /** Run inside this network namespace (`ip netns exec`, which execs: the child is the server). */
+  netns?: string;
+  /** Default 127.0.0.1 and a free port; in a namespace 0.0.0.0 and 5684. */
+  host?: string;
+  port?: number;
+}
+
+export async function startServerProcess(env: Record<string, string>, extraArgs: string[] = [], placement: ServerPlacement = {}): Promise<ServerProcess> {
+  const port = placement.port ?? (placement.netns ? 5684 : await freeUdpPort());
+  const host = placement.host ?? (placement.netns ? '0.0.0.0' : LOOPBACK);
+  const argv = [process.execPath, BIN, 'serve', '--host', host, '--port', String(port), ...extraArgs];
+  if (placement.netns) argv.unshift('ip', 'netns', 'exec', placement.netns);
+  const child = spawn(argv[0], argv.slice(1), {
     env: { ...process.env, COAP_PSK_LOG_LEVEL: 'debug', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,0 +1,135 @@
+/**
+ * One node's end of the cluster's internal UDP port (docs/cluster.md): it sends and receives the
+ * messages of forward-wire.ts, keeps the peer table (node id → address) from the static list and
+ * from the HELLOs peers send, and refuses everything that does not authenticate under the
+ * cluster key. Self-contained: the server does not use it yet (forwarding waits for CID, issue
+ * 13, and the workers of issue 14).
+ *
+ * It never forwards what it receives: a FORWARD or BACKWARD that arrives is handed to the
+ * listener ('forward' / 'backward' events) and goes nowhere else, so no message makes a second
+ * hop whatever the peer tables say.
+ */
+import type dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import type { ClusterPeer } from './cluster-settings.js';
+import {
+  decodeForwardMessage, deriveClusterKey, encodeForwardMessage, ForwardType, type DeviceAddress, type ForwardMessage,
+} from './forward-wire.js';
+
+export interface ForwardLinkOptions {
+  nodeId: number;
+  /** The bytes of --cluster-key-file; the link derives its MAC key from them. */
+  clusterKey: Buffer;
+  /** The cluster port's socket, bound by the caller. */
+  socket: dgram.Socket;
+  /** --cluster-peers, with IP addresses (host names resolved by the caller). Never expire. */
+  peers?: readonly ClusterPeer[];
+  /** --cluster-dns: where to send HELLOs; called every helloIntervalMs. */
+  discover?: () => Promise<readonly { address: string; port: number }[]>;
+  helloIntervalMs?: number;
+  /** A peer learnt from HELLOs leaves the table after this long without one. */
+  peerTimeoutMs?: number;
+  freshnessMs?: number;
+  now?: () => number;
+}
+
+export type RefusalReason = 'unauthentic' | 'own_node_id';
+
+interface Peer {
+  address: string;
+  port: number;
+  /** undefined: from the static list, never expires. */
+  lastHelloMs?: number;
+}
+
+export class ForwardLink extends EventEmitter {
+  /** Datagrams refused on the cluster port, by reason (never processed, never answered). */
+  readonly refused = new Map<RefusalReason, number>();
+  private readonly key: Buffer;
+  private readonly table = new Map<number, Peer>();
+  private readonly now: () => number;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onMessage = (msg: Buffer, from: dgram.RemoteInfo) => this.receive(msg, from);
+
+  constructor(private readonly options: ForwardLinkOptions) {
+    super();
+    this.key = deriveClusterKey(options.clusterKey, 'forward');
+    this.now = options.now ?? Date.now;
+    for (const p of options.peers ?? []) if (p.nodeId !== options.nodeId) this.table.set(p.nodeId, { address: p.host, port: p.port });
+  }
+
+  start(): void {
+    this.options.socket.on('message', this.onMessage);
+    const tick = () => void this.hello();
+    tick();
+    this.timer = setInterval(tick, this.options.helloIntervalMs ?? 5000);
+    this.timer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.options.socket.off('message', this.onMessage);
+  }
+
+  /** The address of a node's cluster port, if the node is known and alive. */
+  peer(nodeId: number): { address: string; port: number } | undefined {
+    const p = this.table.get(nodeId);
+    if (!p) return undefined;
+    if (p.lastHelloMs !== undefined && this.now() - p.lastHelloMs > (this.options.peerTimeoutMs ?? 15_000)) {
+      this.table.delete(nodeId);
+      this.emit('peer-down', nodeId);
+      return undefined;
+    }
+    return { address: p.address, port: p.port };
+  }
+
+  /** A device's datagram to the node that owns its session; false when that node is unknown. */
+  forward(nodeId: number, datagram: Buffer, device: DeviceAddress): boolean {
+    return this.send(nodeId, ForwardType.FORWARD, datagram, device);
+  }
+
+  /** The owner's datagram for a device, to the node that received the device's record. */
+  backward(nodeId: number, datagram: Buffer, device: DeviceAddress): boolean {
+    return this.send(nodeId, ForwardType.BACKWARD, datagram, device);
+  }
+
+  private send(nodeId: number, type: ForwardType, payload: Buffer, device?: DeviceAddress): boolean {
+    const to = nodeId === this.options.nodeId ? undefined : this.peer(nodeId);
+    if (!to) return false;
+    this.sendTo(to, { type, senderNode: this.options.nodeId, timestampMs: this.now(), device, payload });
+    return true;
+  }
+
+  private sendTo(to: { address: string; port: number }, msg: ForwardMessage): void {
+    this.options.socket.send(encodeForwardMessage(this.key, msg), to.port, to.address);
+  }
+
+  private async hello(): Promise<void> {
+    const targets: { address: string; port: number }[] = [...this.table.values()];
+    if (this.options.discover) targets.push(...(await this.options.discover().catch(() => [])));
+    const msg = { type: ForwardType.HELLO, senderNode: this.options.nodeId, timestampMs: this.now(), payload: Buffer.alloc(0) };
+    for (const t of targets) this.sendTo(t, msg);
+  }
+
+  private refuse(reason: RefusalReason): void {
+    this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1);
+  }
+
+  private receive(datagram: Buffer, from: dgram.RemoteInfo): void {
+    const msg = decodeForwardMessage(this.key, datagram, { nowMs: this.now(), freshnessMs: this.options.freshnessMs });
+    if (!msg) return this.refuse('unauthentic');
+    if (msg.senderNode === this.options.nodeId) {
+      this.refuse('own_node_id');
+      this.emit('duplicate-node-id', from.address);
+      return;
+    }
+    if (msg.type === ForwardType.HELLO) {
+      const known = this.table.get(msg.senderNode);
+      if (known && known.lastHelloMs === undefined) return; // a static peer stays as configured
+      this.table.set(msg.senderNode, { address: from.address, port: from.port, lastHelloMs: this.now() });
+      if (!known) this.emit('peer-up', msg.senderNode);
+      return;
+    }
+    this.emit(msg.type === ForwardType.FORWARD ? 'forward' : 'backward', msg);
+  }
+}
