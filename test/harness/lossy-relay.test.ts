@@ -9,6 +9,9 @@ const KEY = '00112233445566778899aabbccddeeff'; // test key only
 const ID = 'relay-device';
 
 /** A UDP echo target plus a client socket; sends n numbered datagrams and collects echoes. */
+// A held datagram goes out with the next one of its lane, or alone after holdMs. With 2 ms
+// between sends, holdMs far above any scheduling delay of a loaded machine makes "the next
+// one" the only case that occurs (but for the last), so the outcome depends on the seed alone.
 async function echoThrough(opts: { dropRate: number; reorderRate: number; seed: number; n: number }) {
   const echo = dgram.createSocket('udp4');
   echo.on('message', (m, r) => echo.send(m, r.port, r.address));
@@ -16,7 +19,7 @@ async function echoThrough(opts: { dropRate: number; reorderRate: number; seed: 
   const relay = await startLossyRelay({
     target: { host: '127.0.0.1', port: echo.address().port },
     dropRate: opts.dropRate, reorderRate: opts.reorderRate, seed: opts.seed,
-    maxDatagrams: 10_000, holdMs: 50,
+    maxDatagrams: 10_000, holdMs: 2_000,
   });
   const client = dgram.createSocket('udp4');
   const got: number[] = [];
@@ -28,7 +31,11 @@ async function echoThrough(opts: { dropRate: number; reorderRate: number; seed: 
     client.send(b, relay.port, '127.0.0.1');
     await new Promise((r) => setTimeout(r, 2)); // keep order at the relay's input
   }
-  await new Promise((r) => setTimeout(r, 300));
+  // Bounded wait until every datagram that survived both lanes is back (a held last one
+  // leaves after holdMs).
+  const s = relay.stats;
+  const done = () => s.toClient.received === opts.n - s.toTarget.dropped && got.length === s.toClient.received - s.toClient.dropped;
+  for (let waited = 0; waited < 6_000 && !done(); waited += 50) await new Promise((r) => setTimeout(r, 50));
   const stats = structuredClone(relay.stats);
   await relay.close();
   client.close();
