@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # golang-go and miekg/pkcs11 build the reference Go program of the write-up (conformance test).
-PACKAGES=(softhsm2 opensc libcoap3-bin gnutls-bin tshark golang-go golang-github-miekg-pkcs11-dev)
+# gcc, libc6-dev and libmbedtls-dev (2.28) build the C resumption test client (test/peers/mbedtls-client).
+PACKAGES=(softhsm2 opensc libcoap3-bin gnutls-bin tshark golang-go golang-github-miekg-pkcs11-dev gcc libc6-dev libmbedtls-dev)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
