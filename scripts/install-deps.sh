@@ -4,10 +4,12 @@
 set -euo pipefail
 
 # golang-go and miekg/pkcs11 build the reference Go program of the write-up (conformance test).
-# gcc, libc6-dev and libmbedtls-dev (2.28) build the C resumption test client (test/peers/mbedtls-client),
-# golang-github-pion-dtls.v2-dev (2.2.6) the Go one (test/peers/pion-client).
-PACKAGES=(softhsm2 opensc libcoap3-bin gnutls-bin tshark golang-go golang-github-miekg-pkcs11-dev gcc libc6-dev libmbedtls-dev
-  golang-github-pion-dtls.v2-dev)
+PACKAGES=(softhsm2 opensc libcoap3-bin gnutls-bin tshark golang-go golang-github-miekg-pkcs11-dev)
+
+# The resumption test clients: gcc, libc6-dev and libmbedtls-dev (2.28) build the C one
+# (test/peers/mbedtls-client), golang-github-pion-dtls.v2-dev (2.2.6) the Go one
+# (test/peers/pion-resume-client).
+PACKAGES+=(gcc libc6-dev libmbedtls-dev golang-github-pion-dtls.v2-dev)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -1,4 +1,4 @@
-// What our own test clients (test/peers/mbedtls-client, test/peers/pion-client) share: a build
+// What our own test clients (test/peers/mbedtls-client, test/peers/pion-resume-client) share: a build
 // into a temp dir removed when the test process exits, how they are run (key in the
 // environment, never argv), and their output, one line per event.
 

@@ -1,8 +1,8 @@
 // A DTLS 1.2 PSK test client on Debian's pion/dtls v2 (golang-github-pion-dtls.v2-dev), for the
 // resumption interop tests: pion resumes by session ID through a SessionStore (no tickets).
-// Built by test/helpers/pion-client.ts into a temp dir; never committed built.
+// Built by test/helpers/pion-resume-client.ts into a temp dir; never committed built.
 //
-//	pion-client HOST PORT
+//	pion-resume-client HOST PORT
 //
 // From the environment (the key never reaches argv): PSK_IDENTITY, PSK_KEY_HEX (required),
 // COAP_REQUEST_HEX (sent after each handshake; the reply or "none" is printed), RESUME=id
@@ -101,7 +101,7 @@ func runOnce(n int, addr *net.UDPAddr, cfg *dtls.Config, store *memoryStore, req
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: pion-client HOST PORT (PSK_IDENTITY, PSK_KEY_HEX, ... in the environment)")
+		fmt.Fprintln(os.Stderr, "usage: pion-resume-client HOST PORT (PSK_IDENTITY, PSK_KEY_HEX, ... in the environment)")
 		os.Exit(2)
 	}
 	identity, keyHex := os.Getenv("PSK_IDENTITY"), os.Getenv("PSK_KEY_HEX")
