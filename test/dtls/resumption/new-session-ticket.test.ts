@@ -5,12 +5,28 @@ import { parseClientHello } from '../../../src/dtls/handshake/client-hello.js';
 import { encodeNewSessionTicket, parseNewSessionTicket } from '../../../src/dtls/handshake/new-session-ticket.js';
 import { parseServerHello } from '../../../src/dtls/handshake/server-hello.js';
 import { encodeSessionTicketExtension, readSessionTicketOffer } from '../../../src/dtls/ticket-extension.js';
+import { readFileSync } from 'node:fs';
+import { parseHandshakeFragments } from '../../../src/dtls/handshake/header.js';
+import { parseRecords } from '../../../src/dtls/record.js';
 import { expectRejectsTruncationAndTrailing, hex, messageBody } from '../codecs/flights.js';
+
+/**
+ * The body of the one handshake message in a datagram of test/fixtures/resumption (kept apart
+ * from test/fixtures/flights, whose datagrams seed the fuzz corpus).
+ */
+function resumptionFixtureBody(name: string, msgType: number): Buffer {
+  const datagram = hex(readFileSync(new URL(`../../fixtures/resumption/${name}.hex`, import.meta.url), 'utf8'));
+  const { records, malformed } = parseRecords(datagram);
+  expect(malformed).toBe(false);
+  const fragments = parseHandshakeFragments(records[0]!.fragment)!;
+  expect(fragments.map((f) => [f.msgType, f.fragmentLength === f.length])).toEqual([[msgType, true]]);
+  return fragments[0]!.body;
+}
 
 describe('NewSessionTicket (RFC 5077 3.3)', () => {
   // Captured from OpenSSL 3.0.19 s_server (`openssl s_client -dtls1_2 -msg`): its default
   // lifetime hint of 7200 s and a 176-byte ticket.
-  const body = messageBody('openssl-s_server-new-session-ticket', HandshakeType.new_session_ticket);
+  const body = resumptionFixtureBody('openssl-s_server-new-session-ticket', HandshakeType.new_session_ticket);
 
   it('reads a real one from OpenSSL', () => {
     expect(HandshakeType.new_session_ticket).toBe(4);
