@@ -1,21 +1,15 @@
 /**
- * Protecting and opening tls12_cid records (RFC 9146 sections 4 and 5) on top of a cipher suite
- * whose record protection lets the caller supply the additional data. The suites' additional
- * data is built inside `RecordProtection` today (the 13 bytes of RFC 5246); the CID form needs
- * its own. `AdRecordProtection` is the one hook the suites need to grow: the same seal/open,
- * with `additionalData(length)` in place of writeAdditionalData(..., length), where `length` is
- * the one each suite already passes (the plaintext length for AEAD and MAC-then-encrypt, the
- * IV ‖ ciphertext length for encrypt-then-MAC), exactly what section 5 puts last in its prefix.
+ * Protecting and opening tls12_cid records (RFC 9146 sections 4 and 5) with any of the cipher
+ * suites: the suite's RecordProtection takes the section 5 additional data in place of RFC
+ * 5246's 13 bytes (`additionalData`, ciphers/types.ts), and the length it hands over is the one
+ * section 5 puts last: length_of_DTLSInnerPlaintext for AEAD (5.3) and MAC-then-encrypt (5.1),
+ * the IV ‖ ciphertext length for encrypt-then-MAC (5.2).
  */
 
+import type { RecordProtection } from './ciphers/types.js';
 import { ContentType } from './constants.js';
 import { cidAdditionalData, encodeInnerPlaintext, parseInnerPlaintext } from './cid.js';
 import { type CidRecord, encodeCidRecord } from './cid-record.js';
-
-export interface AdRecordProtection {
-  seal(epoch: number, seq: number, plaintext: Buffer, additionalData: (length: number) => Buffer): Buffer;
-  open(epoch: number, seq: number, fragment: Buffer, additionalData: (length: number) => Buffer): Buffer | undefined;
-}
 
 export interface CidRecordToSeal {
   version: number;
@@ -30,9 +24,11 @@ export interface CidRecordToSeal {
   padding?: number;
 }
 
-export function sealCidRecord(protection: AdRecordProtection, r: CidRecordToSeal): Buffer {
+export function sealCidRecord(protection: RecordProtection, r: CidRecordToSeal): Buffer {
   const inner = encodeInnerPlaintext(r.content, r.type, r.padding ?? 0);
-  const encContent = protection.seal(r.epoch, r.seq, inner, (length) => cidAdditionalData(r.version, r.epoch, r.seq, r.cid, length));
+  const encContent = protection.seal(ContentType.tls12_cid, r.version, r.epoch, r.seq, inner, (length) =>
+    cidAdditionalData(r.version, r.epoch, r.seq, r.cid, length),
+  );
   return encodeCidRecord(r.version, r.epoch, r.seq, r.cid, encContent);
 }
 
@@ -42,13 +38,13 @@ export function sealCidRecord(protection: AdRecordProtection, r: CidRecordToSeal
  * The record's own CID is what the additional data covers, so a CID changed on the way fails.
  */
 export function openCidRecord(
-  protection: AdRecordProtection,
+  protection: RecordProtection,
   record: CidRecord,
   expectedCid: Buffer,
 ): { type: number; content: Buffer } | undefined {
   if (record.type !== ContentType.tls12_cid || !record.cid || !record.cid.equals(expectedCid)) return undefined;
   const cid = record.cid;
-  const plaintext = protection.open(record.epoch, record.sequenceNumber, record.fragment, (length) =>
+  const plaintext = protection.open(record.type, record.version, record.epoch, record.sequenceNumber, record.fragment, (length) =>
     cidAdditionalData(record.version, record.epoch, record.sequenceNumber, cid, length),
   );
   if (!plaintext) return undefined;

@@ -1,16 +1,19 @@
 /**
  * tls12_cid records sealed and opened through a suite that takes the caller's additional data.
- * The suite here is AES-128-GCM as RFC 5288 builds it for DTLS (nonce = fixed_iv(4) ‖ epoch ‖
- * seq, the 8 explicit bytes leading the fragment), written in the test; the expected record is
- * computed from the RFC 9146 fields written out by hand.
+ * For the known answer the suite is AES-128-GCM as RFC 5288 builds it for DTLS (nonce =
+ * fixed_iv(4) ‖ epoch ‖ seq, the 8 explicit bytes leading the fragment), written in the test, and
+ * the expected record is computed from the RFC 9146 fields written out by hand; then every suite
+ * of the server carries CID records the same way.
  */
-import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { AlertDescription, ContentType, DTLS_1_2 } from '../../../src/dtls/constants.js';
+import { CIPHER_SUITES } from '../../../src/dtls/ciphers/index.js';
 import { encodeConnectionIdExtension } from '../../../src/dtls/cid.js';
 import { CidFactory } from '../../../src/dtls/cid-factory.js';
 import { clientCidFromServerHello, serverCidForClientHello } from '../../../src/dtls/cid-negotiation.js';
-import { type AdRecordProtection, openCidRecord, sealCidRecord } from '../../../src/dtls/cid-protection.js';
+import { openCidRecord, sealCidRecord } from '../../../src/dtls/cid-protection.js';
+import type { RecordProtection } from '../../../src/dtls/ciphers/types.js';
 import { parseCidRecords } from '../../../src/dtls/cid-record.js';
 import { hex } from '../codecs/flights.js';
 
@@ -25,20 +28,20 @@ function nonce(epoch: number, seq: number): Buffer {
   return n;
 }
 
-const gcm: AdRecordProtection = {
-  seal(epoch, seq, plaintext, ad) {
+const gcm: RecordProtection = {
+  seal(_type, _version, epoch, seq, plaintext, ad) {
     const c = createCipheriv('aes-128-gcm', KEY, nonce(epoch, seq));
-    c.setAAD(ad(plaintext.length));
+    c.setAAD(ad!(plaintext.length));
     const ct = Buffer.concat([c.update(plaintext), c.final()]);
     return Buffer.concat([nonce(epoch, seq).subarray(4), ct, c.getAuthTag()]);
   },
-  open(_epoch, _seq, fragment, ad) {
+  open(_type, _version, _epoch, _seq, fragment, ad) {
     if (fragment.length < 24) return undefined;
     const n = Buffer.concat([FIXED_IV, fragment.subarray(0, 8)]);
     const ct = fragment.subarray(8, fragment.length - 16);
     try {
       const d = createDecipheriv('aes-128-gcm', KEY, n);
-      d.setAAD(ad(ct.length));
+      d.setAAD(ad!(ct.length));
       d.setAuthTag(fragment.subarray(fragment.length - 16));
       return Buffer.concat([d.update(ct), d.final()]);
     } catch {
@@ -90,7 +93,7 @@ describe('openCidRecord', () => {
 
   it('refuses a record that decrypts to zeros only (no real type)', () => {
     const zeros = Buffer.alloc(5);
-    const encContent = gcm.seal(1, 8, zeros, (length) =>
+    const encContent = gcm.seal(25, DTLS_1_2, 1, 8, zeros, (length) =>
       hex(`ffffffffffffffff 19 06 19 fefd 0001 000000000008 c1c2c3c4c5c6 ${length.toString(16).padStart(4, '0')}`),
     );
     const wire = Buffer.concat([hex('19 fefd 0001 000000000008 c1c2c3c4c5c6'), hex(encContent.length.toString(16).padStart(4, '0')), encContent]);
@@ -140,4 +143,31 @@ describe('CID negotiation (RFC 9146 section 3)', () => {
     expect(client.use.writeCid).toEqual(server.use.readCid);
     expect(client.use.readCid).toEqual(server.use.writeCid);
   });
+});
+
+describe('every suite of the server carries tls12_cid records', () => {
+  const variants = [...CIPHER_SUITES.values()].flatMap((suite) =>
+    suite.aead ? [{ suite, encryptThenMac: false }] : [{ suite, encryptThenMac: true }, { suite, encryptThenMac: false }],
+  );
+
+  it.each(variants.map((v) => [`${v.suite.name}${v.suite.aead ? '' : v.encryptThenMac ? ' (EtM)' : ' (MtE)'}`, v] as const))(
+    '%s',
+    (_label, { suite, encryptThenMac }) => {
+      const keys = { macKey: randomBytes(suite.macKeyLength), encKey: randomBytes(suite.encKeyLength), fixedIv: randomBytes(suite.fixedIvLength) };
+      const sender = suite.createProtection(keys, { encryptThenMac });
+      const receiver = suite.createProtection(keys, { encryptThenMac });
+      const content = Buffer.from('a CoAP request');
+      const wire = sealCidRecord(sender, { version: DTLS_1_2, epoch: 1, seq: 3, cid: CID, type: ContentType.application_data, content, padding: 5 });
+      const record = parseCidRecords(wire, 6).records[0]!;
+      expect(openCidRecord(receiver, record, CID)).toEqual({ type: ContentType.application_data, content });
+      // Not readable as an RFC 6347 record: the 13-byte additional data is not the one it was sealed under.
+      expect(receiver.open(ContentType.application_data, DTLS_1_2, 1, 3, record.fragment)).toBeUndefined();
+      expect(receiver.open(ContentType.tls12_cid, DTLS_1_2, 1, 3, record.fragment)).toBeUndefined();
+      // A CID changed on the way does not authenticate.
+      const changed = Buffer.from(wire);
+      changed[11]! ^= 0x80;
+      const bad = parseCidRecords(changed, 6).records[0]!;
+      expect(openCidRecord(receiver, bad, bad.cid!)).toBeUndefined();
+    },
+  );
 });
