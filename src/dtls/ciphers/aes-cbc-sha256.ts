@@ -36,16 +36,21 @@ function createCbcProtection(keys: DirectionKeys, options: { encryptThenMac: boo
   const encKey: KeyObject = createSecretKey(Buffer.from(keys.encKey));
   const macKey: KeyObject = createSecretKey(Buffer.from(keys.macKey));
   const standardHeader = Buffer.allocUnsafe(ADDITIONAL_DATA_LENGTH);
-  /** The MAC's header: RFC 5246's 13 bytes, or the caller's (RFC 9146 tls12_cid records). */
-  const headerFor = (
+  /** The MAC header of the record at hand, set by setHeader() before each mac(). */
+  let header: Buffer = standardHeader;
+  /** RFC 5246's 13 bytes, or the caller's additional data (RFC 9146 tls12_cid records). */
+  const setHeader = (
     epoch: number, seq: number, type: number, version: number, length: number, additionalData: AdditionalData | undefined,
-  ): Buffer => {
-    if (additionalData) return additionalData(length);
+  ): void => {
+    if (additionalData) {
+      header = additionalData(length);
+      return;
+    }
     writeAdditionalData(standardHeader, epoch, seq, type, version, length);
-    return standardHeader;
+    header = standardHeader;
   };
 
-  const mac = (header: Buffer, data: Buffer): Buffer => createHmac('sha256', macKey).update(header).update(data).digest();
+  const mac = (data: Buffer): Buffer => createHmac('sha256', macKey).update(header).update(data).digest();
 
   /** Encrypts out[BLOCK, BLOCK + length) in place, with out[0, BLOCK) as the IV. */
   const encryptInPlace = (out: Buffer, length: number): void => {
@@ -75,8 +80,8 @@ function createCbcProtection(keys: DirectionKeys, options: { encryptThenMac: boo
         plaintext.copy(out, BLOCK);
         writePadding(out, BLOCK + plaintext.length, padding);
         encryptInPlace(out, encrypted);
-        const header = headerFor(epoch, seq, type, version, BLOCK + encrypted, additionalData);
-        out.set(mac(header, out.subarray(0, BLOCK + encrypted)), BLOCK + encrypted);
+        setHeader(epoch, seq, type, version, BLOCK + encrypted, additionalData);
+        out.set(mac(out.subarray(0, BLOCK + encrypted)), BLOCK + encrypted);
         return out;
       },
 
@@ -85,8 +90,8 @@ function createCbcProtection(keys: DirectionKeys, options: { encryptThenMac: boo
         const encrypted = macStart - BLOCK;
         if (encrypted < BLOCK || encrypted % BLOCK !== 0) return undefined;
         try {
-          const header = headerFor(epoch, seq, type, version, macStart, additionalData);
-          if (!timingSafeEqual(mac(header, fragment.subarray(0, macStart)), fragment.subarray(macStart))) return undefined;
+          setHeader(epoch, seq, type, version, macStart, additionalData);
+          if (!timingSafeEqual(mac(fragment.subarray(0, macStart)), fragment.subarray(macStart))) return undefined;
           // Authenticated: from here on nothing an attacker sends reaches the padding check.
           const padded = decrypt(fragment.subarray(0, BLOCK), fragment.subarray(BLOCK, macStart));
           const padding = padded[encrypted - 1]! + 1;
@@ -108,9 +113,9 @@ function createCbcProtection(keys: DirectionKeys, options: { encryptThenMac: boo
       const encrypted = plaintext.length + MAC_LENGTH + padding;
       const out = Buffer.allocUnsafe(BLOCK + encrypted);
       randomFillSync(out, 0, BLOCK);
-      const header = headerFor(epoch, seq, type, version, plaintext.length, additionalData);
+      setHeader(epoch, seq, type, version, plaintext.length, additionalData);
       plaintext.copy(out, BLOCK);
-      out.set(mac(header, plaintext), BLOCK + plaintext.length);
+      out.set(mac(plaintext), BLOCK + plaintext.length);
       writePadding(out, BLOCK + plaintext.length + MAC_LENGTH, padding);
       encryptInPlace(out, encrypted);
       return out;
@@ -136,8 +141,8 @@ function createCbcProtection(keys: DirectionKeys, options: { encryptThenMac: boo
         // Bad padding: take the MAC as if there were no padding (RFC 5246 6.2.3.2 implementation note).
         const padLength = padValue & (bad - 1);
         const contentLength = encrypted - MAC_LENGTH - 1 - padLength;
-        const header = headerFor(epoch, seq, type, version, contentLength, additionalData);
-        const expected = mac(header, padded.subarray(0, contentLength));
+        setHeader(epoch, seq, type, version, contentLength, additionalData);
+        const expected = mac(padded.subarray(0, contentLength));
         // Hash the bytes the padding took away, so the total hashed does not depend on it.
         createHmac('sha256', macKey).update(padded.subarray(contentLength, contentLength + padLength)).digest();
         const macOk = timingSafeEqual(expected, padded.subarray(contentLength, contentLength + MAC_LENGTH));
