@@ -5,6 +5,7 @@
  * The record header itself lives in cid-record.ts, CID allocation in cid-factory.ts.
  */
 
+import { writeSeqNum } from './ciphers/additional-data.js';
 import { ContentType, ExtensionType } from './constants.js';
 import type { Extension } from './extensions.js';
 import { decode, vector } from './wire.js';
@@ -83,8 +84,7 @@ export function cidAdditionalData(version: number, epoch: number, seq: number, c
   out[9] = cid.length;
   out[10] = ContentType.tls12_cid;
   out.writeUInt16BE(version, 11);
-  out.writeUInt16BE(epoch, 13);
-  out.writeUIntBE(seq, 15, 6);
+  writeSeqNum(out, 13, epoch, seq);
   cid.copy(out, 21);
   out.writeUInt16BE(length, 21 + cid.length);
   return out;
