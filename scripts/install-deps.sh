@@ -7,6 +7,11 @@ set -euo pipefail
 # iproute2 and nftables make the cluster tests' network namespaces and load balancer (test/cluster).
 PACKAGES=(softhsm2 opensc libcoap3-bin gnutls-bin tshark golang-go golang-github-miekg-pkcs11-dev iproute2 nftables)
 
+# The resumption test clients: gcc, libc6-dev and libmbedtls-dev (2.28) build the C one
+# (test/peers/mbedtls-client), golang-github-pion-dtls.v2-dev (2.2.6) the Go one
+# (test/peers/pion-resume-client).
+PACKAGES+=(gcc libc6-dev libmbedtls-dev golang-github-pion-dtls.v2-dev)
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   if [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" != "installed" ]; then

@@ -5,6 +5,8 @@ export const ContentType = {
   alert: 21,
   handshake: 22,
   application_data: 23,
+  /** RFC 9146 section 4: a protected record that carries a Connection ID. */
+  tls12_cid: 25,
 } as const;
 
 export const HandshakeType = {
@@ -12,6 +14,8 @@ export const HandshakeType = {
   client_hello: 1,
   server_hello: 2,
   hello_verify_request: 3,
+  /** RFC 5077 section 3.3. */
+  new_session_ticket: 4,
   server_key_exchange: 12,
   server_hello_done: 14,
   client_key_exchange: 16,
@@ -49,6 +53,8 @@ export const ExtensionType = {
   encrypt_then_mac: 22,
   extended_master_secret: 23,
   session_ticket: 35,
+  /** RFC 9146 section 3 (not draft-05's 53). */
+  connection_id: 54,
   renegotiation_info: 0xff01,
 } as const;
 

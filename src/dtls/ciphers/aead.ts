@@ -66,6 +66,10 @@ export function createAeadProtection(keys: DirectionKeys, parameters: AeadParame
   const nonce = Buffer.alloc(NONCE_LENGTH);
   fixedIv.copy(nonce, 0);
   const aad = Buffer.allocUnsafe(ADDITIONAL_DATA_LENGTH);
+  const standardAd = (epoch: number, seq: number, type: number, version: number, length: number): Buffer => {
+    writeAdditionalData(aad, epoch, seq, type, version, length);
+    return aad;
+  };
 
   const xorNonce = (epoch: number, seq: number): void => {
     writeSeqNum(nonce, SEQ_NUM_OFFSET, epoch, seq);
@@ -73,18 +77,18 @@ export function createAeadProtection(keys: DirectionKeys, parameters: AeadParame
   };
 
   return {
-    seal(type, version, epoch, seq, plaintext) {
+    seal(type, version, epoch, seq, plaintext, additionalData) {
       if (explicit) writeSeqNum(nonce, SEQ_NUM_OFFSET, epoch, seq);
       else xorNonce(epoch, seq);
-      writeAdditionalData(aad, epoch, seq, type, version, plaintext.length);
+      const ad = additionalData ? additionalData(plaintext.length) : standardAd(epoch, seq, type, version, plaintext.length);
       if (ccm) {
         const sealed = Buffer.allocUnsafe(overhead + plaintext.length);
         nonce.copy(sealed, 0, SEQ_NUM_OFFSET);
-        ccm.seal(nonce, aad, plaintext, sealed, explicitLength);
+        ccm.seal(nonce, ad, plaintext, sealed, explicitLength);
         return sealed;
       }
       const cipher = createCipheriv(ccmAlgorithm, key!, nonce, cipherOptions);
-      cipher.setAAD(aad, { plaintextLength: plaintext.length });
+      cipher.setAAD(ad, { plaintextLength: plaintext.length });
       const ciphertext = cipher.update(plaintext.length === 0 ? EMPTY : plaintext);
       cipher.final(); // no output for these modes; computes the tag
       const out = Buffer.allocUnsafe(overhead + plaintext.length);
@@ -94,20 +98,20 @@ export function createAeadProtection(keys: DirectionKeys, parameters: AeadParame
       return out;
     },
 
-    open(type, version, epoch, seq, fragment) {
+    open(type, version, epoch, seq, fragment, additionalData) {
       const length = fragment.length - overhead;
       if (length < 0) return undefined;
       // The receiver uses the nonce the sender put in the record (RFC 5288 section 3); epoch and
       // seq are bound through the additional data either way.
       if (explicit) fragment.copy(nonce, SEQ_NUM_OFFSET, 0, EXPLICIT_NONCE_LENGTH);
       else xorNonce(epoch, seq);
-      writeAdditionalData(aad, epoch, seq, type, version, length);
+      const ad = additionalData ? additionalData(length) : standardAd(epoch, seq, type, version, length);
       const tagStart = explicitLength + length;
-      if (ccm) return ccm.open(nonce, aad, fragment.subarray(explicitLength, tagStart), fragment.subarray(tagStart));
+      if (ccm) return ccm.open(nonce, ad, fragment.subarray(explicitLength, tagStart), fragment.subarray(tagStart));
       try {
         const decipher = createDecipheriv(ccmAlgorithm, key!, nonce, cipherOptions);
         decipher.setAuthTag(fragment.subarray(tagStart));
-        decipher.setAAD(aad, { plaintextLength: length });
+        decipher.setAAD(ad, { plaintextLength: length });
         const plaintext = decipher.update(length === 0 ? EMPTY : fragment.subarray(explicitLength, tagStart));
         decipher.final(); // throws when the tag does not verify
         return plaintext;

@@ -17,7 +17,7 @@ import {
   timingSafeEqual,
   type KeyObject,
 } from 'node:crypto';
-import type { CipherSuite, DirectionKeys, RecordProtection } from './types.js';
+import type { AdditionalData, CipherSuite, DirectionKeys, RecordProtection } from './types.js';
 import { ADDITIONAL_DATA_LENGTH, writeAdditionalData } from './additional-data.js';
 
 const BLOCK = 16;
@@ -35,7 +35,20 @@ function createCbcProtection(keys: DirectionKeys, options: { encryptThenMac: boo
   }
   const encKey: KeyObject = createSecretKey(Buffer.from(keys.encKey));
   const macKey: KeyObject = createSecretKey(Buffer.from(keys.macKey));
-  const header = Buffer.allocUnsafe(ADDITIONAL_DATA_LENGTH);
+  const standardHeader = Buffer.allocUnsafe(ADDITIONAL_DATA_LENGTH);
+  /** The MAC header of the record at hand, set by setHeader() before each mac(). */
+  let header: Buffer = standardHeader;
+  /** RFC 5246's 13 bytes, or the caller's additional data (RFC 9146 tls12_cid records). */
+  const setHeader = (
+    epoch: number, seq: number, type: number, version: number, length: number, additionalData: AdditionalData | undefined,
+  ): void => {
+    if (additionalData) {
+      header = additionalData(length);
+      return;
+    }
+    writeAdditionalData(standardHeader, epoch, seq, type, version, length);
+    header = standardHeader;
+  };
 
   const mac = (data: Buffer): Buffer => createHmac('sha256', macKey).update(header).update(data).digest();
 
@@ -59,7 +72,7 @@ function createCbcProtection(keys: DirectionKeys, options: { encryptThenMac: boo
 
   if (options.encryptThenMac) {
     return {
-      seal(type, version, epoch, seq, plaintext) {
+      seal(type, version, epoch, seq, plaintext, additionalData) {
         const padding = paddingFor(plaintext.length);
         const encrypted = plaintext.length + padding;
         const out = Buffer.allocUnsafe(BLOCK + encrypted + MAC_LENGTH);
@@ -67,17 +80,17 @@ function createCbcProtection(keys: DirectionKeys, options: { encryptThenMac: boo
         plaintext.copy(out, BLOCK);
         writePadding(out, BLOCK + plaintext.length, padding);
         encryptInPlace(out, encrypted);
-        writeAdditionalData(header, epoch, seq, type, version, BLOCK + encrypted);
+        setHeader(epoch, seq, type, version, BLOCK + encrypted, additionalData);
         out.set(mac(out.subarray(0, BLOCK + encrypted)), BLOCK + encrypted);
         return out;
       },
 
-      open(type, version, epoch, seq, fragment) {
+      open(type, version, epoch, seq, fragment, additionalData) {
         const macStart = fragment.length - MAC_LENGTH;
         const encrypted = macStart - BLOCK;
         if (encrypted < BLOCK || encrypted % BLOCK !== 0) return undefined;
         try {
-          writeAdditionalData(header, epoch, seq, type, version, macStart);
+          setHeader(epoch, seq, type, version, macStart, additionalData);
           if (!timingSafeEqual(mac(fragment.subarray(0, macStart)), fragment.subarray(macStart))) return undefined;
           // Authenticated: from here on nothing an attacker sends reaches the padding check.
           const padded = decrypt(fragment.subarray(0, BLOCK), fragment.subarray(BLOCK, macStart));
@@ -95,12 +108,12 @@ function createCbcProtection(keys: DirectionKeys, options: { encryptThenMac: boo
   }
 
   return {
-    seal(type, version, epoch, seq, plaintext) {
+    seal(type, version, epoch, seq, plaintext, additionalData) {
       const padding = paddingFor(plaintext.length + MAC_LENGTH);
       const encrypted = plaintext.length + MAC_LENGTH + padding;
       const out = Buffer.allocUnsafe(BLOCK + encrypted);
       randomFillSync(out, 0, BLOCK);
-      writeAdditionalData(header, epoch, seq, type, version, plaintext.length);
+      setHeader(epoch, seq, type, version, plaintext.length, additionalData);
       plaintext.copy(out, BLOCK);
       out.set(mac(plaintext), BLOCK + plaintext.length);
       writePadding(out, BLOCK + plaintext.length + MAC_LENGTH, padding);
@@ -108,7 +121,7 @@ function createCbcProtection(keys: DirectionKeys, options: { encryptThenMac: boo
       return out;
     },
 
-    open(type, version, epoch, seq, fragment) {
+    open(type, version, epoch, seq, fragment, additionalData) {
       const encrypted = fragment.length - BLOCK;
       // Public facts only: the smallest record is one MAC and one padding byte, block-aligned.
       if (encrypted < MAC_LENGTH + 1 || encrypted % BLOCK !== 0) return undefined;
@@ -128,7 +141,7 @@ function createCbcProtection(keys: DirectionKeys, options: { encryptThenMac: boo
         // Bad padding: take the MAC as if there were no padding (RFC 5246 6.2.3.2 implementation note).
         const padLength = padValue & (bad - 1);
         const contentLength = encrypted - MAC_LENGTH - 1 - padLength;
-        writeAdditionalData(header, epoch, seq, type, version, contentLength);
+        setHeader(epoch, seq, type, version, contentLength, additionalData);
         const expected = mac(padded.subarray(0, contentLength));
         // Hash the bytes the padding took away, so the total hashed does not depend on it.
         createHmac('sha256', macKey).update(padded.subarray(contentLength, contentLength + padLength)).digest();

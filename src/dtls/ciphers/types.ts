@@ -22,10 +22,18 @@ export interface DirectionKeys {
  */
 export interface RecordProtection {
   /** Returns the record fragment to put on the wire (explicit nonce or IV, ciphertext, tag or MAC). */
-  seal(type: number, version: number, epoch: number, seq: number, plaintext: Buffer): Buffer;
+  seal(type: number, version: number, epoch: number, seq: number, plaintext: Buffer, additionalData?: AdditionalData): Buffer;
   /** Returns the plaintext, or undefined when the fragment does not authenticate or is malformed. Never throws. */
-  open(type: number, version: number, epoch: number, seq: number, fragment: Buffer): Buffer | undefined;
+  open(type: number, version: number, epoch: number, seq: number, fragment: Buffer, additionalData?: AdditionalData): Buffer | undefined;
 }
+
+/**
+ * Replaces the 13-byte additional data (the MAC header of the CBC suite) when a record format
+ * defines its own, as RFC 9146 does for tls12_cid records (src/dtls/cid-protection.ts). It gets
+ * the length the suite would have put there: the plaintext length for AEAD and MAC-then-encrypt,
+ * the IV ‖ ciphertext length for encrypt-then-MAC.
+ */
+export type AdditionalData = (length: number) => Buffer;
 
 export interface CipherSuite {
   /** IANA value, e.g. 0xC0A8. */

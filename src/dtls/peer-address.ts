@@ -1,0 +1,89 @@
+/**
+ * Peer address update for a session with Connection ID (RFC 9146 section 6). With CIDs a record
+ * finds its session whatever its source address, so the session must decide when replies go to
+ * a new address. RFC 9146 lets the address change only when the record that brings it
+ *   1. authenticated under the session's keys (the caller calls this only for such records,
+ *      after the replay window accepted them), and
+ *   2. is newer, by epoch and then sequence number, than the newest record seen so far, so a
+ *      reordered or replayed older record cannot move the session back or elsewhere, and
+ *   3. there is a way to make sure the new address really receives: the RFC leaves it open.
+ *
+ * Our answer to 3 is QUIC's (RFC 9000 8.1): until the new address has proven itself we send it
+ * at most `amplificationFactor` times the bytes that arrived from it, and it proves itself with
+ * one more newer authenticated record from it after we have sent it something. A device behind
+ * a rebound NAT does that with its next request or ACK; someone who sent one captured record
+ * from a spoofed address gets a victim at most three times that record's size. (DTLS 1.2 has
+ * no address-validation message but RFC 9853's return routability check, which device stacks do
+ * not implement yet.)
+ */
+
+export interface PeerAddress {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** 'same': from the current address. 'moved': the session now answers `from`. 'kept': from
+ *  another address but not newer than the newest record, so the address stays (count it as a
+ *  rejected address update; the record's data is still good). */
+export type AddressVerdict = 'same' | 'moved' | 'kept';
+
+export const DEFAULT_AMPLIFICATION_FACTOR = 3;
+
+export class PeerAddressTracker {
+  private current: PeerAddress;
+  private newestEpoch = -1;
+  private newestSeq = -1;
+  /** Bytes we may still send to an address that has not proven itself; Infinity once it has. */
+  private budget = Infinity;
+  private sentSinceMove = false;
+
+  constructor(
+    initial: PeerAddress,
+    private readonly amplificationFactor = DEFAULT_AMPLIFICATION_FACTOR,
+  ) {
+    this.current = { address: initial.address, port: initial.port };
+  }
+
+  get address(): PeerAddress {
+    return this.current;
+  }
+
+  /** True unless the session moved and the new address has not proven itself yet. */
+  get validated(): boolean {
+    return this.budget === Infinity;
+  }
+
+  /** For every record that authenticated and passed the replay window. */
+  onAuthenticated(from: PeerAddress, epoch: number, seq: number, datagramBytes: number): AddressVerdict {
+    const newer = epoch > this.newestEpoch || (epoch === this.newestEpoch && seq > this.newestSeq);
+    if (newer) {
+      this.newestEpoch = epoch;
+      this.newestSeq = seq;
+    }
+    if (from.address === this.current.address && from.port === this.current.port) {
+      if (!this.validated) {
+        if (newer && this.sentSinceMove) this.budget = Infinity;
+        else this.budget += this.amplificationFactor * datagramBytes;
+      }
+      return 'same';
+    }
+    if (!newer) return 'kept';
+    this.current = { address: from.address, port: from.port };
+    this.budget = this.amplificationFactor * datagramBytes;
+    this.sentSinceMove = false;
+    return 'moved';
+  }
+
+  /**
+   * Whether a datagram of `bytes` may go to the current address now; counts it against the
+   * budget of an address not yet proven. A refused datagram is dropped by the caller: CoAP's
+   * retransmission (or the device's) brings it again once the address has proven itself.
+   */
+  maySend(bytes: number): boolean {
+    if (this.validated) return true;
+    if (bytes > this.budget) return false;
+    this.budget -= bytes;
+    this.sentSinceMove = true;
+    return true;
+  }
+}
