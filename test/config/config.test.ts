@@ -79,7 +79,7 @@ describe('precedence', () => {
   });
 
   it('sizes the CoAP reply cache from a flag or the environment; unset leaves the default', () => {
-    expect(resolveConfig({ env: SOFTWARE }).replyCacheEntries).toBeUndefined();
+    expect(resolveConfig({ env: SOFTWARE }).replyCacheEntries).toBe(100_000);
     expect(resolveConfig({ env: { ...SOFTWARE, COAP_PSK_COAP_REPLY_CACHE_ENTRIES: '5000' } }).replyCacheEntries).toBe(5000);
     expect(resolveConfig({ env: SOFTWARE, flags: { replyCacheEntries: '20000' } }).replyCacheEntries).toBe(20000);
   });
