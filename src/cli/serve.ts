@@ -1,13 +1,16 @@
 /**
  * `coap-psk serve`: the configuration from flags > environment > --config file > defaults
  * (src/config/index.ts), the key resolver behind a cache, optional backend routes from a module,
- * metrics and health on their own HTTP port, and a graceful stop on SIGTERM / SIGINT.
+ * metrics and health on their own HTTP port, and a graceful stop on SIGTERM / SIGINT or when
+ * the parent process goes away (a wrapper such as npm or npx killed without passing the signal on
+ * must not leave the server holding its port).
  */
 import { openKeySource } from '../config/keys.js';
 import type { KeyConfig } from '../config/keys.js';
 import { printableConfig, resolveConfig, type ConfigSources } from '../config/index.js';
 import { UserError } from '../errors.js';
-import { loadRoutes } from '../coap/front.js';
+import { loadRoutesModule } from './routes-loader.js';
+import { firstRunHint } from './first-run.js';
 import { createServeLogger } from '../ops/logging.js';
 import { createServer, type CoapPskServer } from '../server.js';
 import type { Logger } from '../log.js';
@@ -21,7 +24,7 @@ export interface ServeOptions {
   printConfig?: boolean;
   /** The dev start script creates the development token when it is missing. */
   autoInitDev?: boolean;
-  /** Where --print-config writes. Default stdout. */
+  /** Where --print-config and the first-run hint write. Default stdout. */
   out?: (text: string) => void;
   /** Install the SIGTERM/SIGINT handlers that stop and exit the process. Default true. */
   handleSignals?: boolean;
@@ -36,8 +39,13 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
     (options.out ?? ((t) => process.stdout.write(t)))(`${JSON.stringify(printableConfig(config), null, 2)}\n`);
     return undefined;
   }
+  // npm start serves hex keys unless told otherwise: what coap-client -k, the lab's tool, takes.
+  if (options.autoInitDev && config.keys.mode === 'pkcs11' && config.keys.devDefault && !config.origins.has('keys.encoding')) config.keys.encoding = 'hex';
+  // Before the token is opened, so that a bad routes file fails the start at once.
+  const mountRoutes = config.routes ? await loadRoutesModule(config.routes) : undefined;
   const logger = createServeLogger(config.log.level, config.log.format);
   const source = await openKeySource(config.keys, { autoInitDev: options.autoInitDev });
+  const print = options.out ?? ((t: string) => process.stdout.write(t));
   const { host, port } = config.listener;
   let server: CoapPskServer;
   try {
@@ -51,7 +59,7 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
       metrics: config.metrics.port !== undefined ? { port: config.metrics.port, host: config.metrics.host } : {},
       keylog: config.keylog,
       replyCacheEntries: config.replyCacheEntries,
-      routes: config.routes ? (router) => loadRoutes(config.routes!, router) : undefined,
+      routes: mountRoutes,
     });
   } catch (e) {
     await source.close();
@@ -66,7 +74,9 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
   } catch (e) {
     await server.close();
     if (e instanceof UserError) throw e;
-    throw new UserError(`cannot listen on ${host}:${port}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    const hint = code === 'EADDRINUSE' ? ` (another server already listens on udp/${port}: stop it, or choose another port with --port / COAP_PSK_PORT)` : '';
+    throw new UserError(`cannot listen on ${host}:${port}: ${code ?? (e as Error).message}${hint}`);
   }
   logger.info(
     {
@@ -79,6 +89,9 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
     'coap-psk serving CoAP over DTLS 1.2 PSK',
   );
   if (options.handleSignals !== false) installShutdown(server, logger);
+  if (options.autoInitDev && config.keys.mode === 'pkcs11' && config.keys.devDefault) {
+    print(`${await firstRunHint(source, config.keys.encoding, bound)}\n`);
+  }
   return server;
 }
 
@@ -118,6 +131,26 @@ function installShutdown(server: CoapPskServer, logger: Logger): void {
   });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  watchParent(() => stop('parent exited'));
+}
+
+/**
+ * Linux has no portable way for node to ask for a signal when its parent dies (prctl
+ * PR_SET_PDEATHSIG is not exposed), so the parent pid is polled: when the parent exits, the
+ * process is re-parented (to 1 or a subreaper) and process.ppid changes. Started by init or a
+ * supervisor directly (ppid 1), there is nothing to watch.
+ */
+const PARENT_POLL_MS = 1000;
+
+function watchParent(onGone: () => void): void {
+  const parent = process.ppid;
+  if (parent <= 1) return;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onGone();
+  }, PARENT_POLL_MS);
+  timer.unref();
 }
 
 /** Exits once the log lines are out (pino writes asynchronously), or after half a second. */
