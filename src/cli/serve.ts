@@ -90,7 +90,12 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
   );
   if (options.handleSignals !== false) installShutdown(server, logger);
   if (options.autoInitDev && config.keys.mode === 'pkcs11' && config.keys.devDefault) {
-    print(`${await firstRunHint(source, config.keys.encoding, bound)}\n`);
+    const hint = await firstRunHint(source, config.keys.encoding, bound);
+    // Last on the screen, after the "serving" lines that pino-pretty writes from its worker
+    // thread: the flush hands them over, the short wait lets the worker print them (cosmetic).
+    await new Promise<void>((done) => logger.flush(() => done()));
+    await new Promise((done) => setTimeout(done, 250).unref());
+    print(`${hint}\n`);
   }
   return server;
 }
