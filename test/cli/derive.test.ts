@@ -241,7 +241,7 @@ describe('coap-psk errors: one line, non-zero exit, no stack trace, no secret', 
   });
   it('bad settings name the setting', async () => {
     expectOneLineError(await run(['derive', 'SN1'], { env: { COAP_PSK_KEY_ENCODING: 'base64' } }), /keys.encoding \(COAP_PSK_KEY_ENCODING\): must be raw or hex/);
-    expectOneLineError(await run(['derive', 'SN1'], { env: { COAP_PSK_PIN: undefined } }), /COAP_PSK_PIN_FILE \(or COAP_PSK_PIN\) is not set/);
+    expectOneLineError(await run(['derive', 'SN1'], { env: { COAP_PSK_PIN: undefined } }), /keys.pinFile \(COAP_PSK_PIN_FILE\) \(or keys.pin \(COAP_PSK_PIN\)\) is not set/);
     expectOneLineError(
       await run(['derive', 'SN1'], { env: { COAP_PSK_PIN: undefined, COAP_PSK_PIN_FILE: '/no/pin' } }),
       /^coap-psk: COAP_PSK_PIN_FILE cannot be read: \/no\/pin \(ENOENT\)\n$/,
