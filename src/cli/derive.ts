@@ -1,18 +1,22 @@
 /**
  * `coap-psk derive [SERIAL ...]`: the factory side. Prints, for each serial, the 16 bytes the
  * token derives under the newest master key, in hex: `SERIAL<space>hex`, the line format of
- * the reference Go program (which printed to stderr; we print to stdout). Streams stdin in
- * constant memory: batches of serials, and no new batch until the output has drained.
+ * the reference Go program (which printed to stderr; we print to stdout). That line is ambiguous
+ * for a serial holding a space, so scripts get `--key-only` (one serial, the hex alone) or the
+ * quoted formats (csv, jsonl). Serials follow the rules of src/keys/serial.ts, the same as the
+ * server's: refused ones are reported and skipped, doubtful ones warned about, and a summary
+ * line closes a run that skipped, warned or wrote a file. Streams stdin in constant memory:
+ * batches of serials, and no new batch until the output has drained.
  */
 import { randomBytes } from 'node:crypto';
-import { type WriteStream, createWriteStream, fstatSync } from 'node:fs';
+import { type WriteStream, createWriteStream, fstatSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { UserError } from '../errors.js';
 import { type KeyConfig, loadKeyConfig, openKeySource } from '../config/keys.js';
-import { MAX_IDENTITY_BYTES } from '../keys/derive.js';
+import { MAX_IDENTITY_BYTES, decodeSerial, serialProblem, serialWarnings } from '../keys/serial.js';
 import { Pkcs11Resolver } from '../keys/pkcs11.js';
 
 export type DeriveFormat = 'plain' | 'csv' | 'jsonl';
@@ -22,8 +26,10 @@ export interface DeriveOptions {
   format?: string;
   out?: string;
   strict?: boolean;
+  /** Print the key alone (one serial argument): for `KEY=$(coap-psk derive --key-only SN)`. */
+  keyOnly?: boolean;
   /** Injected by tests; default process.stdin / process.stdout / process.stderr. */
-  stdin?: Readable;
+  stdin?: Readable & { isTTY?: boolean };
   stdout?: Writable;
   stderr?: Writable & { isTTY?: boolean };
   env?: Record<string, string | undefined>;
@@ -33,6 +39,7 @@ export interface DeriveOptions {
 export interface DeriveSummary {
   derived: number;
   skipped: number;
+  warnings: number;
   seconds: number;
 }
 
@@ -77,21 +84,15 @@ function* argsOf(serials: string[]): Generator<SerialLine> {
   for (let i = 0; i < serials.length; i++) yield { bytes: Buffer.from(serials[i]!, 'utf8'), where: `argument ${i + 1}` };
 }
 
-/** Why a serial cannot be derived, or undefined when it can. */
-function problemWith(serial: Buffer): string | undefined {
-  if (serial.toString('utf8').trim() === '') return 'blank serial';
-  if (serial.length > MAX_IDENTITY_BYTES) return `serial longer than ${MAX_IDENTITY_BYTES} bytes`;
-  return undefined;
-}
-
 /** RFC 4180: quote a field holding a comma, a quote or a line break; double the quotes. */
 export function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
-function formatter(format: DeriveFormat): { header: string; row: (serial: string, hex: string) => string } {
+function formatter(format: DeriveFormat, keyOnly: boolean): { header: string; row: (serial: string, hex: string) => string } {
   switch (format) {
     case 'plain':
+      if (keyOnly) return { header: '', row: (_s, h) => `${h}\n` };
       return { header: '', row: (s, h) => `${s} ${h}\n` };
     case 'csv':
       return { header: 'serial,psk\r\n', row: (s, h) => `${csvField(s)},${h}\r\n` };
@@ -125,6 +126,7 @@ class AtomicFile {
   private constructor(readonly target: string, readonly temp: string, readonly stream: WriteStream) {}
 
   static async create(target: string): Promise<AtomicFile> {
+    if (isDirectory(target)) throw new UserError(`--out ${target} is a directory; give a file name, e.g. --out ${join(target, 'keys.csv')}`);
     const temp = join(dirname(target), `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     // 0600: the file holds device keys. 'wx': never follow or reuse someone else's file.
     const stream = createWriteStream(temp, { flags: 'wx', mode: 0o600 });
@@ -156,6 +158,14 @@ class AtomicFile {
   }
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 class Progress {
   private last = 0;
   private readonly started = Date.now();
@@ -184,18 +194,29 @@ async function batchDeriver(config: KeyConfig): Promise<{ derive: BatchDerive; c
   return { derive: (serials) => serials.map((s) => source.deriveRaw(s)), close: () => source.close() };
 }
 
+function checkKeyOnly(options: DeriveOptions, format: DeriveFormat): void {
+  if (!options.keyOnly) return;
+  if (options.serials.length !== 1) throw new UserError('--key-only takes exactly one serial argument (for batches use --format csv or jsonl)');
+  if (format !== 'plain') throw new UserError('--key-only prints the key alone; it cannot be combined with --format');
+}
+
+/** `derive stdin` by mistake in a terminal would wait silently: say what it waits for. */
+const TTY_HINT = 'coap-psk derive: reading serials from the terminal, one per line; Ctrl-D to end (serials as arguments: coap-psk derive SN1 SN2; help: coap-psk derive --help)\n';
+
 export async function runDerive(options: DeriveOptions): Promise<DeriveSummary> {
   const format = parseFormat(options.format);
+  checkKeyOnly(options, format);
   const stdin = options.stdin ?? process.stdin;
   const stderr = options.stderr ?? process.stderr;
   const config = options.keyConfig ?? loadKeyConfig(options.env ?? process.env);
-  const fmt = formatter(format);
+  const fmt = formatter(format, options.keyOnly === true);
   const started = Date.now();
 
   const deriver = await batchDeriver(config);
   let file: AtomicFile | undefined;
   let derived = 0;
   let skipped = 0;
+  let warnings = 0;
   try {
     file = options.out ? await AtomicFile.create(options.out) : undefined;
     const out = file ? file.stream : (options.stdout ?? process.stdout);
@@ -211,6 +232,10 @@ export async function runDerive(options: DeriveOptions): Promise<DeriveSummary> 
       }
     }
     const progress = file && stderr.isTTY ? new Progress(stderr, totalBytes) : undefined;
+    // Typed serials are answered one by one, not once 512 of them have been typed.
+    const interactive = options.serials.length === 0 && stdin.isTTY === true;
+    if (interactive) stderr.write(TTY_HINT);
+    const batchSize = interactive ? 1 : BATCH;
     const source = options.serials.length > 0 ? argsOf(options.serials) : linesOf(stdin, (n) => (bytesRead += n));
 
     if (fmt.header) await write(out, fmt.header);
@@ -220,7 +245,7 @@ export async function runDerive(options: DeriveOptions): Promise<DeriveSummary> 
       const keys = deriver.derive(batch);
       let text = '';
       for (let i = 0; i < batch.length; i++) {
-        text += fmt.row(batch[i]!.toString('utf8'), keys[i]!.toString('hex'));
+        text += fmt.row(decodeSerial(batch[i]!)!, keys[i]!.toString('hex'));
         keys[i]!.fill(0);
       }
       derived += batch.length;
@@ -230,15 +255,19 @@ export async function runDerive(options: DeriveOptions): Promise<DeriveSummary> 
     };
 
     for await (const { bytes, where } of source) {
-      const problem = problemWith(bytes);
+      const problem = serialProblem(bytes);
       if (problem) {
         if (options.strict) throw new UserError(`${where}: ${problem}`);
         skipped++;
         stderr.write(`coap-psk: ${where}: ${problem}, skipped\n`);
         continue;
       }
+      for (const w of serialWarnings(decodeSerial(bytes)!)) {
+        warnings++;
+        stderr.write(`coap-psk: ${where}: warning: ${w} (${JSON.stringify(decodeSerial(bytes))})\n`);
+      }
       batch.push(bytes);
-      if (batch.length >= BATCH) await flush();
+      if (batch.length >= batchSize) await flush();
     }
     await flush();
     progress?.update(derived, bytesRead, true);
@@ -248,5 +277,11 @@ export async function runDerive(options: DeriveOptions): Promise<DeriveSummary> 
     await file?.abort();
     await deriver.close();
   }
-  return { derived, skipped, seconds: (Date.now() - started) / 1000 };
+  if (skipped > 0 || warnings > 0 || options.out) stderr.write(`coap-psk: ${summaryLine(derived, skipped, warnings, options.out)}\n`);
+  return { derived, skipped, warnings, seconds: (Date.now() - started) / 1000 };
+}
+
+function summaryLine(derived: number, skipped: number, warnings: number, out: string | undefined): string {
+  const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
+  return `${plural(derived, 'key')} derived${out ? ` into ${out}` : ''}, ${skipped} skipped, ${plural(warnings, 'warning')}`;
 }

@@ -18,8 +18,13 @@ import { Pkcs11Resolver } from '../keys/pkcs11.js';
 type Print = (line: string) => void;
 const stdoutLine: Print = (l) => process.stdout.write(`${l}\n`);
 
-function pkcs11Config(env: Record<string, string | undefined>): Pkcs11KeyConfig {
-  const config: KeyConfig = loadKeyConfig(env);
+/** The key configuration the command line resolved (flags, --config), else the environment's. */
+interface KeysGiven {
+  keys?: KeyConfig;
+}
+
+function pkcs11Config(env: Record<string, string | undefined>, given?: KeyConfig): Pkcs11KeyConfig {
+  const config: KeyConfig = given ?? loadKeyConfig(env);
   if (config.mode !== 'pkcs11') throw new UserError('hsm commands need a PKCS#11 token; unset COAP_PSK_MASTER_KEY_HEX');
   return config;
 }
@@ -32,8 +37,8 @@ async function withSession<T>(config: Pkcs11KeyConfig, readWrite: boolean, fn: (
     pin = config.pin ? Buffer.from(config.pin) : await readPinFile(config.pinFile!);
   } catch {
     throw new UserError(config.devDefault
-      ? 'development token not found: run `npx coap-psk hsm init-dev`'
-      : `COAP_PSK_PIN_FILE cannot be read: ${config.pinFile}`);
+      ? 'development token not found: run `npx coap-psk hsm init-dev` in the clone'
+      : `${config.pinFileSetting ?? 'COAP_PSK_PIN_FILE'} cannot be read: ${config.pinFile}`);
   }
   const p11 = acquireModule(config.modulePath);
   let session: Handle | undefined;
@@ -75,10 +80,10 @@ async function readAll(stream: Readable): Promise<Buffer> {
 }
 
 export async function hsmImportKey(
-  opts: { label: string; file?: string },
+  opts: { label: string; file?: string } & KeysGiven,
   env = process.env, stdin: Readable & { isTTY?: boolean } = process.stdin, print: Print = stdoutLine,
 ): Promise<void> {
-  const config = pkcs11Config(env);
+  const config = pkcs11Config(env, opts.keys);
   let input: Buffer;
   if (opts.file) {
     input = await readFile(opts.file).catch((e: NodeJS.ErrnoException) => {
@@ -99,24 +104,26 @@ export async function hsmImportKey(
   }
 }
 
-export async function hsmGenerateKey(opts: { label: string }, env = process.env, print: Print = stdoutLine): Promise<void> {
-  const config = pkcs11Config(env);
+export async function hsmGenerateKey(opts: { label: string } & KeysGiven, env = process.env, print: Print = stdoutLine): Promise<void> {
+  const config = pkcs11Config(env, opts.keys);
   const check = await withSession(config, true, (p11, s) => kcv(p11, s, generateAesKey(p11, s, opts.label)));
   print(`generated ${opts.label} in token ${config.tokenLabel}: KCV ${check}`);
 }
 
-export async function hsmKcv(opts: { label: string }, env = process.env, print: Print = stdoutLine): Promise<void> {
-  const config = pkcs11Config(env);
+/** The KCV of opts.label, or of the newest configured master key (what serve and derive use). */
+export async function hsmKcv(opts: { label?: string } & KeysGiven, env = process.env, print: Print = stdoutLine): Promise<void> {
+  const config = pkcs11Config(env, opts.keys);
+  const label = opts.label ?? config.keyLabels[0]!;
   print(await withSession(config, false, (p11, s) => {
-    const key = findSecretKey(p11, s, opts.label);
-    if (!key) throw new UserError(`PKCS#11 key not found: label ${opts.label}`);
+    const key = findSecretKey(p11, s, label);
+    if (!key) throw new UserError(`PKCS#11 key not found: label ${label}`);
     return kcv(p11, s, key);
   }));
 }
 
 /** Token facts, key attributes (with warnings), and a derivation through both code paths. */
-export async function hsmCheck(env = process.env, print: Print = stdoutLine): Promise<{ warnings: number }> {
-  const config = pkcs11Config(env);
+export async function hsmCheck(opts: KeysGiven = {}, env = process.env, print: Print = stdoutLine): Promise<{ warnings: number }> {
+  const config = pkcs11Config(env, opts.keys);
   let warnings = 0;
   const warn = (l: string): void => {
     warnings++;

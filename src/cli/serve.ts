@@ -1,13 +1,16 @@
 /**
  * `coap-psk serve`: the configuration from flags > environment > --config file > defaults
  * (src/config/index.ts), the key resolver behind a cache, optional backend routes from a module,
- * metrics and health on their own HTTP port, and a graceful stop on SIGTERM / SIGINT.
+ * metrics and health on their own HTTP port, and a graceful stop on SIGTERM / SIGINT or when
+ * the parent process goes away (a wrapper such as npm or npx killed without passing the signal on
+ * must not leave the server holding its port).
  */
 import { openKeySource } from '../config/keys.js';
 import type { KeyConfig } from '../config/keys.js';
 import { printableConfig, resolveConfig, type ConfigSources } from '../config/index.js';
 import { UserError } from '../errors.js';
-import { loadRoutes } from '../coap/front.js';
+import { loadRoutesModule } from './routes-loader.js';
+import { firstRunHint } from './first-run.js';
 import { createServeLogger } from '../ops/logging.js';
 import { createServer, type CoapPskServer } from '../server.js';
 import type { Logger } from '../log.js';
@@ -25,7 +28,7 @@ export interface ServeOptions {
   printConfig?: boolean;
   /** The dev start script creates the development token when it is missing. */
   autoInitDev?: boolean;
-  /** Where --print-config writes. Default stdout. */
+  /** Where --print-config and the first-run hint write. Default stdout. */
   out?: (text: string) => void;
   /** Install the SIGTERM/SIGINT handlers that stop and exit the process. Default true. */
   handleSignals?: boolean;
@@ -56,9 +59,14 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
 
 /** One server: the whole of `serve` without workers, or one worker of them. */
 async function serveOne(config: ReturnType<typeof resolveConfig>, options: ServeOptions, worker: WorkerRole | undefined): Promise<CoapPskServer> {
+  // npm start serves hex keys unless told otherwise: what coap-client -k, the lab's tool, takes.
+  if (options.autoInitDev && config.keys.mode === 'pkcs11' && config.keys.devDefault && !config.origins.has('keys.encoding')) config.keys.encoding = 'hex';
+  // Before the token is opened, so that a bad routes file fails the start at once.
+  const mountRoutes = config.routes ? await loadRoutesModule(config.routes) : undefined;
   const baseLogger = createServeLogger(config.log.level, config.log.format);
   const logger = worker ? worker.logger(baseLogger) : baseLogger;
   const source = await openKeySource(config.keys, { autoInitDev: options.autoInitDev });
+  const print = options.out ?? ((t: string) => process.stdout.write(t));
   const { host, port } = config.listener;
   let server: CoapPskServer;
   try {
@@ -72,7 +80,7 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
       metrics: !worker && config.metrics.port !== undefined ? { port: config.metrics.port, host: config.metrics.host } : {},
       keylog: config.keylog,
       replyCacheEntries: config.replyCacheEntries,
-      routes: config.routes ? (router) => loadRoutes(config.routes!, router) : undefined,
+      routes: mountRoutes,
     });
   } catch (e) {
     await source.close();
@@ -87,7 +95,9 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
   } catch (e) {
     await server.close();
     if (e instanceof UserError) throw e;
-    throw new UserError(`cannot listen on ${host}:${port}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    const hint = code === 'EADDRINUSE' ? ` (another server already listens on udp/${port}: stop it, or choose another port with --port / COAP_PSK_PORT)` : '';
+    throw new UserError(`cannot listen on ${host}:${port}: ${code ?? (e as Error).message}${hint}`);
   }
   logger.info(
     {
@@ -101,6 +111,14 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
   );
   worker?.serving(server, bound.port);
   if (options.handleSignals !== false) installShutdown(server, logger);
+  if (options.autoInitDev && config.keys.mode === 'pkcs11' && config.keys.devDefault) {
+    const hint = await firstRunHint(source, config.keys.encoding, bound);
+    // Last on the screen, after the "serving" lines that pino-pretty writes from its worker
+    // thread: the flush hands them over, the short wait lets the worker print them (cosmetic).
+    await new Promise<void>((done) => logger.flush(() => done()));
+    await new Promise((done) => setTimeout(done, 250).unref());
+    print(`${hint}\n`);
+  }
   return server;
 }
 
@@ -163,6 +181,26 @@ function installShutdown(server: CoapPskServer, logger: Logger): void {
   });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  watchParent(() => stop('parent exited'));
+}
+
+/**
+ * Linux has no portable way for node to ask for a signal when its parent dies (prctl
+ * PR_SET_PDEATHSIG is not exposed), so the parent pid is polled: when the parent exits, the
+ * process is re-parented (to 1 or a subreaper) and process.ppid changes. Started by init or a
+ * supervisor directly (ppid 1), there is nothing to watch.
+ */
+const PARENT_POLL_MS = 1000;
+
+function watchParent(onGone: () => void): void {
+  const parent = process.ppid;
+  if (parent <= 1) return;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onGone();
+  }, PARENT_POLL_MS);
+  timer.unref();
 }
 
 /** Exits once the log lines are out (pino writes asynchronously), or after half a second. */

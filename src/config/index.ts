@@ -14,7 +14,7 @@ import { UserError } from '../errors.js';
 import { CIPHER_SUITES } from '../dtls/ciphers/index.js';
 import { DEFAULT_DTLS_CONFIG, type DtlsServerConfig } from '../dtls/config.js';
 import { loadKeyConfig, type KeyConfig } from './keys.js';
-import { GROUP_IDS, configSchema, settings, suiteId, type ServeConfig, type SettingInfo } from './schema.js';
+import { GROUP_IDS, configSchema, settings, suiteId, type SectionName, type ServeConfig, type SettingInfo } from './schema.js';
 
 export { configSchema, settings, type ServeConfig, type SettingInfo } from './schema.js';
 
@@ -26,6 +26,13 @@ export interface ConfigSources {
   env?: Env;
   /** --config: a JSON or YAML file. */
   file?: string;
+  /**
+   * Take flags and environment for this section only (derive and hsm take the keys section:
+   * a bad dtls variable in the environment is serve's business). The file is still read whole.
+   */
+  only?: SectionName;
+  /** Whether the logs go to a terminal (the log format's default); default process.stderr.isTTY. */
+  stderrIsTTY?: boolean;
 }
 
 export interface ResolvedConfig {
@@ -38,8 +45,8 @@ export interface ResolvedConfig {
   metrics: { port?: number; host: string };
   log: { level: string; format: 'json' | 'pretty' };
   keylog?: string;
-  /** Replies kept for CoAP duplicate detection; unset: the server's default. */
-  replyCacheEntries?: number;
+  /** Replies kept for CoAP duplicate detection. */
+  replyCacheEntries: number;
   routes?: string;
   identityPattern?: string;
   /** Where each set value came from, by dotted path: `--mtu`, `COAP_PSK_DTLS_MTU`, `file.yaml`. */
@@ -49,6 +56,8 @@ export interface ResolvedConfig {
 export const DEFAULT_HOST = '0.0.0.0';
 export const DEFAULT_PORT = 5684;
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
+/** coap.replyCacheEntries when unset: 10 s of replies at 10,000 requests/s (README, Memory). */
+export const DEFAULT_REPLY_CACHE_ENTRIES = 100_000;
 
 const SECTIONS = Object.keys(configSchema.shape) as (keyof ServeConfig)[];
 
@@ -72,6 +81,7 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
   }
   const all = settings();
   for (const s of all) {
+    if (sources.only !== undefined && s.path[0] !== sources.only) continue;
     // A list given as "a, b" in the file is taken like the same text in the environment.
     const key = dotted(s);
     const fileValue = merged[s.path[0]]![s.path[1]];
@@ -97,9 +107,10 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
     keys: loadKeys(raw, env, origins),
     dtls: dtlsOverrides(raw),
     metrics: { port: raw.metrics.port, host: raw.metrics.host ?? DEFAULT_METRICS_HOST },
-    log: { level: raw.log.level ?? 'info', format: raw.log.format ?? 'json' },
+    // Unset: readable in a terminal, JSON lines for anything else (a pipe, a journal, a shipper).
+    log: { level: raw.log.level ?? 'info', format: raw.log.format ?? ((sources.stderrIsTTY ?? process.stderr.isTTY) === true ? 'pretty' : 'json') },
     keylog: raw.keylog.file,
-    replyCacheEntries: raw.coap.replyCacheEntries,
+    replyCacheEntries: raw.coap.replyCacheEntries ?? DEFAULT_REPLY_CACHE_ENTRIES,
     routes: raw.routes.file,
     identityPattern: raw.identity.pattern,
     origins,
@@ -163,7 +174,9 @@ function describeIssue(issue: z.core.$ZodIssue, origins: ReadonlyMap<string, str
     return `${where}: unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}${known.length ? ` (known: ${known.join(', ')})` : ''}`;
   }
   const origin = origins.get(field);
-  return `config ${field}${origin ? ` (${origin})` : ''}: ${issue.message}`;
+  // `pin: 1234` in YAML is a number; the value is not repeated: it may be a secret.
+  const message = issue.code === 'invalid_type' && issue.expected === 'string' ? 'must be text: in YAML, put the value in quotes (e.g. pin: "0123")' : issue.message;
+  return `config ${field}${origin ? ` (${origin})` : ''}: ${message}`;
 }
 
 /** Names of the environment variables of the keys section. */
@@ -187,7 +200,12 @@ function loadKeys(raw: ServeConfig, env: Env, origins: ReadonlyMap<string, strin
     if (v !== undefined) keyEnv[name] = Array.isArray(v) ? v.join(',') : String(v);
   }
   try {
-    return loadKeyConfig(keyEnv);
+    const config = loadKeyConfig(keyEnv);
+    const pinFileOrigin = origins.get('keys.pinFile');
+    if (config.mode === 'pkcs11' && pinFileOrigin !== undefined && pinFileOrigin !== 'COAP_PSK_PIN_FILE') {
+      config.pinFileSetting = `config keys.pinFile (${pinFileOrigin})`;
+    }
+    return config;
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
     let message = e.message;
@@ -287,7 +305,7 @@ export function printableConfig(c: ResolvedConfig): Record<string, unknown> {
     metrics: { port: c.metrics.port ?? null, host: c.metrics.host },
     log: c.log,
     keylog: { file: c.keylog ?? null },
-    coap: { replyCacheEntries: c.replyCacheEntries ?? null },
+    coap: { replyCacheEntries: c.replyCacheEntries },
     routes: { file: c.routes ?? null },
     identity: { pattern: c.identityPattern ?? null },
   };

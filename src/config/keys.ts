@@ -25,6 +25,8 @@ export interface Pkcs11KeyConfig {
   /** The PIN itself (COAP_PSK_PIN) or where to read it (COAP_PSK_PIN_FILE, dev .dev/pin). */
   pin?: Buffer;
   pinFile?: string;
+  /** How errors name the PIN file setting: `COAP_PSK_PIN_FILE`, or `config keys.pinFile (file.yaml)`. */
+  pinFileSetting?: string;
   keyLabels: string[];
   encoding: KeyEncoding;
   /** Set into process.env.SOFTHSM2_CONF before the module is initialized, when defined. */
@@ -178,7 +180,7 @@ export function loadKeyConfig(env: Env = process.env, flags: KeyFlags = {}): Key
 async function readPin(config: Pkcs11KeyConfig): Promise<Buffer> {
   if (config.pin) return Buffer.from(config.pin);
   const file = config.pinFile!;
-  const name = config.devDefault ? 'development PIN file' : 'COAP_PSK_PIN_FILE';
+  const name = config.devDefault ? 'development PIN file' : (config.pinFileSetting ?? 'COAP_PSK_PIN_FILE');
   try {
     const mode = statSync(file).mode;
     if (mode & 0o077) process.stderr.write(`coap-psk: warning: ${file} is readable by other users; chmod 600 it\n`);
@@ -191,7 +193,19 @@ async function readPin(config: Pkcs11KeyConfig): Promise<Buffer> {
   }
 }
 
-const DEV_HINT = 'development token not found: run `npx coap-psk hsm init-dev` (or configure COAP_PSK_PKCS11_MODULE, COAP_PSK_TOKEN_LABEL, COAP_PSK_PIN_FILE)';
+const DEV_HINT = 'development token not found: run `npx coap-psk hsm init-dev` in the clone (or configure COAP_PSK_PKCS11_MODULE, COAP_PSK_TOKEN_LABEL, COAP_PSK_PIN_FILE)';
+/** Installed as a dependency, the package folder is no place for a token: the next `npm ci` wipes it. */
+const INSTALLED_HINT = 'no PKCS#11 token configured: set COAP_PSK_PKCS11_MODULE, COAP_PSK_TOKEN_LABEL and COAP_PSK_PIN_FILE, or for a first try COAP_PSK_MASTER_KEY_HEX (software keys, development only)';
+
+function devHint(): string {
+  return /[/\\]node_modules[/\\]/.test(PROJECT_ROOT) ? INSTALLED_HINT : DEV_HINT;
+}
+
+/** SoftHSM without SOFTHSM2_CONF looks in its system-wide store, where the development token is not. */
+function tokenNotFoundHint(config: Pkcs11KeyConfig, message: string): string {
+  if (config.devDefault || !/softhsm/i.test(config.modulePath) || process.env.SOFTHSM2_CONF !== undefined) return message;
+  return `${message} (SOFTHSM2_CONF is not set, so SoftHSM looks in its system-wide token store; the development token's is ${devPaths().confPath})`;
+}
 
 /** The uncached resolver: for `derive` and `hsm check`, which want every derivation to hit the token. */
 export async function openKeySource(config: KeyConfig, flags: KeyFlags = {}): Promise<Pkcs11Resolver | SoftwareResolver> {
@@ -202,7 +216,7 @@ export async function openKeySource(config: KeyConfig, flags: KeyFlags = {}): Pr
       const { created } = await initDevToken({ root: flags.projectRoot, softhsmConf: config.softhsmConf, modulePath: config.modulePath });
       if (created) process.stderr.write(`coap-psk: created development token ${config.tokenLabel} (PIN in ${config.pinFile})\n`);
     } else if (!statSafe(config.pinFile!)) {
-      throw new UserError(DEV_HINT);
+      throw new UserError(devHint());
     }
   }
   const pin = await readPin(config);
@@ -218,7 +232,9 @@ export async function openKeySource(config: KeyConfig, flags: KeyFlags = {}): Pr
       syncDerivation: config.syncDerivation,
     });
   } catch (e) {
-    if (config.devDefault && e instanceof UserError && e.message.startsWith('PKCS#11 token not found')) throw new UserError(DEV_HINT);
+    if (e instanceof UserError && e.message.startsWith('PKCS#11 token not found')) {
+      throw new UserError(config.devDefault ? devHint() : tokenNotFoundHint(config, e.message));
+    }
     throw e;
   } finally {
     pin.fill(0);

@@ -7,6 +7,7 @@
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import type { KeyEncoding } from './types.js';
+import { serialProblem } from './serial.js';
 
 export const BLOCK_SIZE = 16;
 export const ZERO_IV: Readonly<Buffer> = Buffer.alloc(BLOCK_SIZE);
@@ -37,12 +38,9 @@ export function kcvSoftware(master: Buffer): string {
   return Buffer.concat([cipher.update(Buffer.alloc(BLOCK_SIZE)), cipher.final()]).subarray(0, 3).toString('hex');
 }
 
-/**
- * RFC 4279 section 5.3: identities up to 128 bytes must be supported; the factory refuses
- * blank and longer serials, so no device holds a key for one and the server need not ask the HSM.
- */
-export const MAX_IDENTITY_BYTES = 128;
+export { MAX_IDENTITY_BYTES } from './serial.js';
 
+/** Whether the server asks the HSM about this identity: the rules of ./serial.ts, the same as `coap-psk derive`. */
 export function isDerivableIdentity(identity: Buffer): boolean {
-  return identity.length > 0 && identity.length <= MAX_IDENTITY_BYTES;
+  return serialProblem(identity) === undefined;
 }

@@ -28,7 +28,7 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-function run(args: string[], opts: { stdin?: string; env?: Record<string, string | undefined> } = {}): Promise<Run> {
+function run(args: string[], opts: { stdin?: string | Buffer; env?: Record<string, string | undefined> } = {}): Promise<Run> {
   return runCli(args, { ...token.env, ...opts.env }, opts.stdin);
 }
 
@@ -62,13 +62,97 @@ describe('coap-psk derive', () => {
     expect(r.stdout).toBe(serials.map((v) => `${v.serial} ${v.psk}\n`).join(''));
   });
 
-  it('reports blank and over-long lines with their line numbers and skips them', async () => {
+  it('reports blank and over-long lines with their line numbers, skips them, sums up, exits 2', async () => {
     const r = await run(['derive'], { stdin: `SN12345\n\n${'x'.repeat(129)}\n   \nSN134535\n` });
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/coap-psk: 2 keys derived, 3 skipped, 0 warnings\n$/);
     expect(r.stdout).toBe(`SN12345 ${VECTORS[0]!.psk}\nSN134535 ${VECTORS[1]!.psk}\n`);
     expect(r.stderr).toContain('line 2: blank serial, skipped');
     expect(r.stderr).toContain('line 3: serial longer than 128 bytes, skipped');
     expect(r.stderr).toContain('line 4: blank serial, skipped');
+  });
+
+  it('--allow-skipped exits 0 after skipping, with the summary line', async () => {
+    const r = await run(['derive', '--allow-skipped'], { stdin: 'SN12345\n\n' });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`SN12345 ${VECTORS[0]!.psk}\n`);
+    expect(r.stderr).toBe('coap-psk: line 2: blank serial, skipped\ncoap-psk: 1 key derived, 1 skipped, 0 warnings\n');
+  });
+
+  it('refuses invalid UTF-8 (overlong forms too) and control characters, which could not be printed back', async () => {
+    const lines = [
+      Buffer.from('SN12345'),
+      Buffer.from([0x53, 0x4e, 0xff, 0xfe, 0x42]), // SN\xff\xfeB
+      Buffer.from([0x53, 0x4e, 0xfe, 0xff, 0x42]), // SN\xfe\xffB
+      Buffer.from([0x53, 0x4e, 0xc0, 0xaf, 0x42]), // SN\xc0\xafB: an overlong "/"
+      Buffer.from('SN\u0000B'),
+      Buffer.from('SN\u001b[31mB'),
+      Buffer.from('SN\tB'),
+      Buffer.from('SN\u0085B'), // C1 NEL
+      Buffer.from('SN134535'),
+    ];
+    const r = await run(['derive'], { stdin: Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')])) });
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe(`SN12345 ${VECTORS[0]!.psk}\nSN134535 ${VECTORS[1]!.psk}\n`);
+    expect(r.stderr).toContain('line 2: serial is not valid UTF-8, skipped');
+    expect(r.stderr).toContain('line 3: serial is not valid UTF-8, skipped');
+    expect(r.stderr).toContain('line 4: serial is not valid UTF-8, skipped');
+    expect(r.stderr).toContain('line 5: serial holds control character U+0000, skipped');
+    expect(r.stderr).toContain('line 6: serial holds control character U+001B, skipped');
+    expect(r.stderr).toContain('line 7: serial holds control character U+0009, skipped');
+    expect(r.stderr).toContain('line 8: serial holds control character U+0085, skipped');
+    expect(r.stderr).toMatch(/2 keys derived, 7 skipped, 0 warnings\n$/);
+    // An argument with a line break is refused too: it would print one record on two lines.
+    const arg = await run(['derive', 'SN\n1']);
+    expect(arg.code).toBe(2);
+    expect(arg.stdout).toBe('');
+    expect(arg.stderr).toContain('argument 1: serial holds control character U+000A, skipped');
+  });
+
+  it('warns about leading or trailing white space and non-NFC text, and derives them as given', async () => {
+    const nfd = 'Gera\u0308t';
+    const r = await run(['derive', 'SN2 ', nfd]);
+    expect(r.code).toBe(0);
+    // "SN2 " keeps its space: its key is not SN2's (openssl, see test/keys/vectors.ts for the recipe).
+    expect(r.stdout.split('\n')[0]).toBe('SN2  fd9866889ef2764a354f4aaea4ee8e41');
+    expect(r.stderr).toContain('argument 1: warning: leading or trailing white space is part of the serial ("SN2 ")');
+    expect(r.stderr).toContain('argument 2: warning: not in Unicode NFC');
+    expect(r.stderr).toMatch(/coap-psk: 2 keys derived, 0 skipped, 2 warnings\n$/);
+  });
+
+  it('--key-only prints the key alone, for a serial with a space too', async () => {
+    const r = await run(['derive', '--key-only', 'SN 1']);
+    expect(r).toEqual({ code: 0, stdout: 'e907b1403b46a0485364515ace7c9c92\n', stderr: '' });
+    expectOneLineError(await run(['derive', '--key-only', 'SN1', 'SN2']), /--key-only takes exactly one serial argument/);
+    expectOneLineError(await run(['derive', '--key-only'], { stdin: 'SN1\n' }), /--key-only takes exactly one serial argument/);
+    expectOneLineError(await run(['derive', '--key-only', '--format', 'csv', 'SN1']), /--key-only prints the key alone/);
+  });
+
+  it('--format csv and jsonl keep serials with spaces, quotes and commas unambiguous', async () => {
+    const csv = await run(['derive', '--format', 'csv', 'SN 1', 'a"b,c']);
+    expect(csv.stdout.split('\r\n').slice(0, 3)).toEqual(['serial,psk', 'SN 1,e907b1403b46a0485364515ace7c9c92', expect.stringMatching(/^"a""b,c",[0-9a-f]{32}$/)]);
+    const jsonl = await run(['derive', '--format', 'jsonl', 'SN 1', 'a"b,c']);
+    const rows = jsonl.stdout.trim().split('\n').map((l) => JSON.parse(l) as { serial: string; psk: string });
+    expect(rows[0]).toEqual({ serial: 'SN 1', psk: 'e907b1403b46a0485364515ace7c9c92' });
+    expect(rows[1]!.serial).toBe('a"b,c');
+  });
+
+  it('--out DIR where DIR is a directory: one clear line', async () => {
+    expectOneLineError(await run(['derive', '--out', work, 'SN1']), new RegExp(`^coap-psk: --out ${work} is a directory; give a file name, e.g. --out ${work}/keys.csv\n$`));
+  });
+
+  it('takes the key settings serve takes: --key-label, --config (keys section), other key flags', async () => {
+    // The old key, chosen by flag over the environment (vector: openssl with OLD_MASTER_HEX).
+    const byFlag = await run(['derive', '--key-label', 'old', 'SN12345']);
+    expect(byFlag.stdout).toBe('SN12345 15d4bec1f42c8c6936a1f0f1c76193d2\n');
+    const file = join(work, 'keys.yaml');
+    await writeFile(file, 'keys:\n  keyLabels: [old]\nlistener: { port: 5684 }\n');
+    const byFile = await run(['derive', '--config', file, 'SN12345'], { env: { COAP_PSK_KEY_LABEL: undefined } });
+    expect(byFile.stdout).toBe('SN12345 15d4bec1f42c8c6936a1f0f1c76193d2\n');
+    expectOneLineError(await run(['derive', '--token-label', 'nope', 'SN1']), /PKCS#11 token not found: label nope/);
+    // A bad setting of another section in the environment is serve's business, not derive's.
+    const other = await run(['derive', 'SN12345'], { env: { COAP_PSK_DTLS_MTU: 'tiny' } });
+    expect(other.code).toBe(0);
   });
 
   it('--strict fails the run on the first bad serial', async () => {
@@ -156,8 +240,8 @@ describe('coap-psk errors: one line, non-zero exit, no stack trace, no secret', 
     expectOneLineError(await run(['derive', 'SN1'], { env: { COAP_PSK_TOKEN_LABEL: 'nope' } }), /^coap-psk: PKCS#11 token not found: label nope\n$/);
   });
   it('bad settings name the setting', async () => {
-    expectOneLineError(await run(['derive', 'SN1'], { env: { COAP_PSK_KEY_ENCODING: 'base64' } }), /COAP_PSK_KEY_ENCODING must be raw or hex/);
-    expectOneLineError(await run(['derive', 'SN1'], { env: { COAP_PSK_PIN: undefined } }), /COAP_PSK_PIN_FILE \(or COAP_PSK_PIN\) is not set/);
+    expectOneLineError(await run(['derive', 'SN1'], { env: { COAP_PSK_KEY_ENCODING: 'base64' } }), /keys.encoding \(COAP_PSK_KEY_ENCODING\): must be raw or hex/);
+    expectOneLineError(await run(['derive', 'SN1'], { env: { COAP_PSK_PIN: undefined } }), /keys.pinFile \(COAP_PSK_PIN_FILE\) \(or keys.pin \(COAP_PSK_PIN\)\) is not set/);
     expectOneLineError(
       await run(['derive', 'SN1'], { env: { COAP_PSK_PIN: undefined, COAP_PSK_PIN_FILE: '/no/pin' } }),
       /^coap-psk: COAP_PSK_PIN_FILE cannot be read: \/no\/pin \(ENOENT\)\n$/,

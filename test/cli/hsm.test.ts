@@ -38,6 +38,15 @@ describe('coap-psk hsm', () => {
     expect(r).toEqual({ code: 0, stdout: `${MASTER_KCV}\n`, stderr: '' });
   });
 
+  it('kcv without --label checks the configured master key: COAP_PSK_KEY_LABEL, --key-label or --config', async () => {
+    expect(await run(['hsm', 'kcv'])).toEqual({ code: 0, stdout: `${MASTER_KCV}\n`, stderr: '' });
+    const byFlag = await run(['hsm', 'kcv', '--key-label', 'gone']);
+    expect(byFlag.stderr).toBe('coap-psk: PKCS#11 key not found: label gone\n');
+    const file = join(work, 'kcv.yaml');
+    await writeFile(file, 'keys:\n  keyLabels: [k2025]\n');
+    expect((await run(['hsm', 'kcv', '--config', file], { env: { COAP_PSK_KEY_LABEL: '' } })).stdout).toBe(`${MASTER_KCV}\n`);
+  });
+
   it('import-key reads hex from stdin, prints the KCV and never the key', async () => {
     const r = await run(['hsm', 'import-key', '--label', 'k2024'], { stdin: `${OLD_MASTER_HEX}\n` });
     expect(r.code).toBe(0);

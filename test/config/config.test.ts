@@ -56,7 +56,7 @@ describe('precedence', () => {
   });
 
   it('defaults when nothing is set', () => {
-    const c = resolveConfig({ env: SOFTWARE });
+    const c = resolveConfig({ env: SOFTWARE, stderrIsTTY: false });
     expect(c.listener).toEqual({ host: '0.0.0.0', port: 5684 });
     expect(c.metrics.port).toBeUndefined();
     expect(c.log).toEqual({ level: 'info', format: 'json' });
@@ -79,7 +79,7 @@ describe('precedence', () => {
   });
 
   it('sizes the CoAP reply cache from a flag or the environment; unset leaves the default', () => {
-    expect(resolveConfig({ env: SOFTWARE }).replyCacheEntries).toBeUndefined();
+    expect(resolveConfig({ env: SOFTWARE }).replyCacheEntries).toBe(100_000);
     expect(resolveConfig({ env: { ...SOFTWARE, COAP_PSK_COAP_REPLY_CACHE_ENTRIES: '5000' } }).replyCacheEntries).toBe(5000);
     expect(resolveConfig({ env: SOFTWARE, flags: { replyCacheEntries: '20000' } }).replyCacheEntries).toBe(20000);
   });
@@ -122,6 +122,41 @@ describe('errors: one line naming the field and where the value came from', () =
     expect(failure(() => resolveConfig({ file: f, env: {} }))).toBe(
       'config keys.tokenLabel (COAP_PSK_TOKEN_LABEL) is not set (the label of the token that holds the master key)',
     );
+  });
+});
+
+describe('key settings from a file are reported as the file\'s fields (issue 16, item 13)', () => {
+  it('a PIN file that cannot be read names keys.pinFile and the file it came from', async () => {
+    const f = await file('pinfile.yaml', 'keys:\n  tokenLabel: t\n  pinFile: /no/such/pin\n');
+    const r = await runCli(['derive', '--config', f, 'SN1'], { COAP_PSK_PIN_FILE: undefined, COAP_PSK_PIN: undefined, COAP_PSK_TOKEN_LABEL: undefined, COAP_PSK_PKCS11_MODULE: undefined });
+    expect(r.stderr).toBe(`coap-psk: config keys.pinFile (${f}) cannot be read: /no/such/pin (ENOENT)\n`);
+  });
+
+  it('pin: 1234 in YAML says to quote it, without repeating the value', async () => {
+    const f = await file('pin-number.yaml', 'keys:\n  tokenLabel: t\n  pin: 97531\n');
+    const message = failure(() => resolveConfig({ file: f, env: {} }));
+    expect(message).toBe(`config keys.pin (${f}): must be text: in YAML, put the value in quotes (e.g. pin: "0123")`);
+    expect(message).not.toContain('97531');
+  });
+
+  it('SoftHSM settings without SOFTHSM2_CONF: the token-not-found error says where SoftHSM looked', async () => {
+    const r = await runCli(['derive', 'SN1'], { SOFTHSM2_CONF: undefined, COAP_PSK_TOKEN_LABEL: 'coap-psk-dev', COAP_PSK_PIN: '1234', COAP_PSK_PKCS11_MODULE: undefined, COAP_PSK_PIN_FILE: undefined });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^coap-psk: PKCS#11 token not found: label coap-psk-dev \(SOFTHSM2_CONF is not set, so SoftHSM looks in its system-wide token store; the development token's is .*\.dev\/softhsm2\.conf\)\n$/);
+  });
+});
+
+describe('defaults shown as they apply (issue 16, items 1 and 14)', () => {
+  it('log format: pretty when the logs go to a terminal, JSON otherwise, unless set', () => {
+    expect(resolveConfig({ env: SOFTWARE, stderrIsTTY: true }).log.format).toBe('pretty');
+    expect(resolveConfig({ env: SOFTWARE, stderrIsTTY: false }).log.format).toBe('json');
+    expect(resolveConfig({ env: { ...SOFTWARE, COAP_PSK_LOG_FORMAT: 'json' }, stderrIsTTY: true }).log.format).toBe('json');
+  });
+
+  it('--print-config shows the reply cache size in effect; --config help lists every section', async () => {
+    expect(printableConfig(resolveConfig({ env: SOFTWARE })).coap).toEqual({ replyCacheEntries: 100_000 });
+    const help = await runCli(['serve', '--help'], {});
+    expect(help.stdout.replace(/\s+/g, ' ')).toContain('sections listener, keys, dtls, metrics, log, keylog, coap, routes, identity');
   });
 });
 

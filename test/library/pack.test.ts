@@ -7,14 +7,16 @@
  * Nothing is written into the working tree: the package is staged in a temporary directory.
  */
 import { spawn } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { coapClient, runBounded } from '../helpers/peers.js';
 import type { TestToken } from '../helpers/softhsm.js';
 import { expectedHexKey, makeToken } from '../interop/fixture.js';
+import { freeUdpPort } from '../helpers/ports.js';
+import { MASTER_HEX, VECTORS } from '../keys/vectors.js';
 
 const ROOT = resolve('.');
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc');
@@ -138,3 +140,55 @@ export const server: Promise<unknown> = createServer(options);
   }));
   await run(process.execPath, [TSC, '-p', 'tsconfig.json'], consumer, 120_000);
 });
+
+/** The README's library example, taken from README.md itself so that the test checks what it says. */
+function readmeBlock(firstLine: string): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const block = readme.split('```').find((b) => b.replace(/^\w*\n/, '').startsWith(firstLine));
+  if (!block) throw new Error(`README.md has no code block starting with ${firstLine}`);
+  return block.replace(/^\w*\n/, '');
+}
+
+it("runs the README's library example as written in an `npm init -y` project, and from CommonJS through import()", async () => {
+  // npm init -y: "type": "commonjs". The installed package is the consumer's, linked.
+  const fresh = join(dir, 'fresh');
+  await mkdir(fresh);
+  await writeFile(join(fresh, 'package.json'), JSON.stringify({ name: 'fresh', version: '1.0.0', type: 'commonjs' }));
+  await symlink(join(consumer, 'node_modules'), join(fresh, 'node_modules'));
+  const esm = readmeBlock('// server.mjs');
+  await writeFile(join(fresh, 'server.mjs'), esm);
+  // The README's CommonJS advice: the same code inside an async function, the package through import().
+  const body = esm.split('\n').filter((l) => !l.startsWith('import ') && !l.startsWith('//')).join('\n');
+  await writeFile(join(fresh, 'server.cjs'), `(async () => {\nconst { createServer, loadKeyConfig, openKeySource } = await import('coap-psk-resolver');\n${body}\n})();\n`);
+
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('COAP_PSK_') && k !== 'SOFTHSM2_CONF'));
+  Object.assign(env, { COAP_PSK_MASTER_KEY_HEX: MASTER_HEX, COAP_PSK_KEY_ENCODING: 'hex' });
+  const key = await runBounded('bash', ['-c', 'cd "$1" && exec npx --no-install coap-psk derive --key-only SN12345', 'run', fresh], { timeoutMs: 60_000, env });
+  expect(key.stdout, key.stderr).toBe(`${VECTORS[0]!.psk}\n`);
+
+  for (const file of ['server.mjs', 'server.cjs']) {
+    const port = await freeUdpPort();
+    const child = spawn(process.execPath, [file], { cwd: fresh, env: { ...env, COAP_PSK_PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    try {
+      await new Promise<void>((ready, fail) => {
+        const timer = setTimeout(() => fail(new Error(`${file} did not start: ${err}`)), 30_000);
+        child.stdout.on('data', () => {
+          if (!out.includes(`serving coaps://0.0.0.0:${port}`)) return;
+          clearTimeout(timer);
+          ready();
+        });
+        child.once('exit', (code) => fail(new Error(`${file} exited ${code}: ${err}`)));
+      });
+      const r = await coapClient({ impl: 'openssl', identity: 'SN12345', key: VECTORS[0]!.psk, uri: `coaps://127.0.0.1:${port}/devices/1/temp` });
+      expect(r.payload, `${file}: ${r.stderr}`).toBe('21.5');
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    }
+  }
+}, 120_000);
