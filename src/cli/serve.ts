@@ -7,7 +7,7 @@ import { openKeySource } from '../config/keys.js';
 import type { KeyConfig } from '../config/keys.js';
 import { printableConfig, resolveConfig, type ConfigSources } from '../config/index.js';
 import { UserError } from '../errors.js';
-import { loadRoutes } from '../coap/front.js';
+import { loadRoutes } from '../coap/load-routes.js';
 import { createServeLogger } from '../ops/logging.js';
 import { createServer, type CoapPskServer } from '../server.js';
 import type { Logger } from '../log.js';
@@ -50,7 +50,7 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
       identity: config.identityPattern ? { pattern: config.identityPattern } : undefined,
       metrics: config.metrics.port !== undefined ? { port: config.metrics.port, host: config.metrics.host } : {},
       keylog: config.keylog,
-      replyCacheEntries: config.replyCacheEntries,
+      coap: config.coap,
       routes: config.routes ? (router) => loadRoutes(config.routes!, router) : undefined,
     });
   } catch (e) {

@@ -38,8 +38,10 @@ export interface ResolvedConfig {
   metrics: { port?: number; host: string };
   log: { level: string; format: 'json' | 'pretty' };
   keylog?: string;
-  /** Replies kept for CoAP duplicate detection; unset: the server's default. */
+  /** Deprecated `coap.replyCacheEntries` as set (coap.replyCacheBytes is derived from it when unset). */
   replyCacheEntries?: number;
+  /** The CoAP layer's bounds that were set; createServer fills in the rest. */
+  coap: { replyCacheBytes?: number; maxObserveRelations?: number; maxBlock1Body?: number };
   routes?: string;
   identityPattern?: string;
   /** Where each set value came from, by dotted path: `--mtu`, `COAP_PSK_DTLS_MTU`, `file.yaml`. */
@@ -100,6 +102,11 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
     log: { level: raw.log.level ?? 'info', format: raw.log.format ?? 'json' },
     keylog: raw.keylog.file,
     replyCacheEntries: raw.coap.replyCacheEntries,
+    coap: {
+      replyCacheBytes: raw.coap.replyCacheBytes ?? (raw.coap.replyCacheEntries === undefined ? undefined : raw.coap.replyCacheEntries * 400),
+      maxObserveRelations: raw.coap.maxObserveRelations,
+      maxBlock1Body: raw.coap.maxBlock1Body,
+    },
     routes: raw.routes.file,
     identityPattern: raw.identity.pattern,
     origins,
@@ -287,7 +294,12 @@ export function printableConfig(c: ResolvedConfig): Record<string, unknown> {
     metrics: { port: c.metrics.port ?? null, host: c.metrics.host },
     log: c.log,
     keylog: { file: c.keylog ?? null },
-    coap: { replyCacheEntries: c.replyCacheEntries ?? null },
+    coap: {
+      replyCacheBytes: c.coap.replyCacheBytes ?? null,
+      replyCacheEntries: c.replyCacheEntries ?? null,
+      maxObserveRelations: c.coap.maxObserveRelations ?? null,
+      maxBlock1Body: c.coap.maxBlock1Body ?? null,
+    },
     routes: { file: c.routes ?? null },
     identity: { pattern: c.identityPattern ?? null },
   };
