@@ -185,7 +185,7 @@ describe('Observe (RFC 7641)', () => {
     ],
   });
 
-  it('registers, replaces on re-registration with the same token, and deregisters with Observe: 1', async () => {
+  it('registers, and replaces the relation on a re-registration with the same token', async () => {
     const peer = await connect('SN-conf-obs');
     relationEnds.length = 0;
     const token = Buffer.from('t1');
@@ -202,19 +202,27 @@ describe('Observe (RFC 7641)', () => {
 
     peer.send(obsGet(0x2002, token, 0)); // the same token again: replaces, never adds
     await peer.next(byMid(0x2002));
-    expect(relationEnds).toEqual(['re-registered']);
     notifyAll('v2');
     const n2 = await peer.next(byToken(token));
     peer.send({ messageId: n2.messageId, ack: true, code: '0.00' });
     expect((await peer.collect(200)).filter((p) => p.token.equals(token))).toEqual([]);
+    expect(relationEnds).toEqual(['re-registered']);
+    await peer.close();
+  });
 
-    peer.send(obsGet(0x2003, token, 1));
-    const dereg = await peer.next(byMid(0x2003));
+  it('deregisters on a GET with Observe: 1 and the relation\'s token', async () => {
+    const peer = await connect('SN-conf-obs-dereg');
+    relationEnds.length = 0;
+    const token = Buffer.from('d1');
+    peer.send(obsGet(0x2011, token, 0));
+    await peer.next(byMid(0x2011));
+    peer.send(obsGet(0x2012, token, 1));
+    const dereg = await peer.next(byMid(0x2012));
     expect(dereg.code).toBe('2.05');
     expect(option(dereg, 'Observe')).toBeUndefined();
-    expect(relationEnds).toEqual(['re-registered', 'deregistered']);
     notifyAll('v3');
     expect((await peer.collect(300)).filter((p) => p.token.equals(token))).toEqual([]);
+    expect(relationEnds).toEqual(['deregistered']);
     await peer.close();
   });
 
