@@ -128,7 +128,7 @@ export class CoapEndpoint implements ExchangeContext {
     state.closed = true;
     this.dedup.dropSession(state);
     dropOutgoing(state);
-    dropRelations(state, reason === 'session-close' ? 'session-closed' : reason);
+    dropRelations(state, reason);
     state.block1.clear();
   }
 
@@ -198,7 +198,7 @@ export class CoapEndpoint implements ExchangeContext {
     const observe = observeValue === undefined ? undefined : decodeUint(observeValue);
     const req = new CoapRequest(state.peer, state.transport, msg, observe);
     const res = new CoapResponse(this, state, req, entry);
-    if (observe !== undefined && msg.token.length >= 0) {
+    if (observe !== undefined) {
       const key = msg.token.toString('hex');
       const existing = state.relations.get(key);
       // RFC 7641 3.1 / 4.1: a registration with the token of a relation replaces it; Observe: 1 ends it.
