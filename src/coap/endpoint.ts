@@ -14,7 +14,7 @@
  * returns joins one list that a single shared timer sweeps: after `piggybackMs` it gets its
  * empty ACK, and the answer follows as a separate CON (RFC 7252 5.2.2).
  */
-import { acceptBlock1 } from './block.js';
+import { acceptBlock1, Block1Budget, dropAssemblies } from './block.js';
 import { DedupCache, EXCHANGE_LIFETIME_MS, NON_LIFETIME_MS } from './dedup.js';
 import { CoapRequest, CoapResponse, type ExchangeContext } from './exchange.js';
 import { emptyMessage, encodeMessage, MessageType, parseMessage, peekHeader, type CoapMessage, type CoapOption } from './message.js';
@@ -32,6 +32,8 @@ export interface CoapEndpointOptions {
   maxObserveRelations?: number;
   /** Largest body a Block1 upload may reach; past it, 4.13 with Size1. Default 1 MiB. */
   maxBlock1Body?: number;
+  /** Bytes all unfinished Block1 uploads together may hold; past it, 5.03. Default 64 MiB. */
+  maxBlock1Total?: number;
   /** How long a CON request may wait for its handler before it gets an empty ACK. Default 50 ms. */
   piggybackMs?: number;
   /** Retransmission of our own CON messages (RFC 7252 4.8). */
@@ -44,6 +46,7 @@ export const COAP_DEFAULTS = {
   replyCacheBytes: 32 * 1024 * 1024,
   maxObserveRelations: 16,
   maxBlock1Body: 1024 * 1024,
+  maxBlock1Total: 64 * 1024 * 1024,
   piggybackMs: 50,
 } as const;
 
@@ -52,6 +55,7 @@ const CODE_BAD_REQUEST = 0x80; // 4.00
 const CODE_BAD_OPTION = 0x82; // 4.02
 const CODE_INCOMPLETE = 0x88; // 4.08
 const CODE_TOO_LARGE = 0x8d; // 4.13
+const CODE_SERVICE_UNAVAILABLE = 0xa3; // 5.03
 const CODE_PROXY_NOT_SUPPORTED = 0xa5; // 5.05
 const NO_OPTIONS: CoapOption[] = [];
 
@@ -61,6 +65,7 @@ export class CoapEndpoint implements ExchangeContext {
   private readonly states = new Map<CoapTransport, SessionState>();
   private readonly maxRelations: number;
   private readonly maxBlock1Body: number;
+  private readonly block1Budget: Block1Budget;
   private readonly piggybackMs: number;
   private readonly logger: RouterLogger;
   private waiting: CoapResponse[] = [];
@@ -73,8 +78,14 @@ export class CoapEndpoint implements ExchangeContext {
     this.retransmit = { ...DEFAULT_RETRANSMIT, ...options.retransmit };
     this.maxRelations = options.maxObserveRelations ?? COAP_DEFAULTS.maxObserveRelations;
     this.maxBlock1Body = options.maxBlock1Body ?? COAP_DEFAULTS.maxBlock1Body;
+    this.block1Budget = new Block1Budget(options.maxBlock1Total ?? COAP_DEFAULTS.maxBlock1Total);
     this.piggybackMs = options.piggybackMs ?? COAP_DEFAULTS.piggybackMs;
     this.logger = options.logger ?? console;
+  }
+
+  /** Bytes held by unfinished Block1 uploads, all sessions. */
+  get block1Bytes(): number {
+    return this.block1Budget.used;
   }
 
   /** Sessions with CoAP state. */
@@ -129,7 +140,7 @@ export class CoapEndpoint implements ExchangeContext {
     this.dedup.dropSession(state);
     dropOutgoing(state);
     dropRelations(state, reason);
-    state.block1.clear();
+    dropAssemblies(state, this.block1Budget);
   }
 
   /** One decrypted application record of a session. */
@@ -243,13 +254,16 @@ export class CoapEndpoint implements ExchangeContext {
       return false;
     }
     const key = `${msg.code}/${req.path.join('/')}/${req.option(OPTION.RequestTag)?.toString('hex') ?? ''}`;
-    const outcome = acceptBlock1(state, key, block, msg.payload, this.maxBlock1Body, now);
+    const outcome = acceptBlock1(state, key, block, msg.payload, this.maxBlock1Body, this.block1Budget, now);
     switch (outcome.kind) {
       case 'continue':
         this.answer(state, msg, entry, CODE_CONTINUE, [{ number: OPTION.Block1, value: encodeBlock(block.num, true, outcome.szx) }]);
         return false;
       case 'too-large':
         this.answer(state, msg, entry, CODE_TOO_LARGE, [{ number: OPTION.Size1, value: encodeUint(this.maxBlock1Body) }]);
+        return false;
+      case 'busy':
+        this.answer(state, msg, entry, CODE_SERVICE_UNAVAILABLE);
         return false;
       case 'incomplete':
         this.answer(state, msg, entry, CODE_INCOMPLETE);

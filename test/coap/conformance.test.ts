@@ -317,6 +317,7 @@ describe('block-wise (RFC 7959)', () => {
       expect(unblock(option(res, 'Block1'))).toEqual({ num, more, szx: 6 });
     }
     expect(uploads).toEqual([2500]);
+    expect(server.coap.block1Bytes).toBe(0); // nothing kept once the upload is complete
   });
 
   it('answers 4.13 with Size1 once an upload grows past the bound', async () => {
