@@ -98,8 +98,9 @@ export class CoapEndpoint implements ExchangeContext {
     return this.states.get(transport);
   }
 
+  /** For notifications, written from the handlers' own timers: the clock of the datagram path would be stale. */
   now(): number {
-    return this.clock;
+    return Date.now();
   }
 
   responded(req: CoapRequest, res: CoapResponse): void {
