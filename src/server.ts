@@ -18,7 +18,7 @@ import { DenyListResolver } from './keys/deny-list.js';
 import type { KeyResolver } from './keys/types.js';
 import { UserError } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
-import { countCoapResponses } from './ops/coap-metrics.js';
+import { countCoapResponses, registerCoapStateMetrics } from './ops/coap-metrics.js';
 import { HealthProbe } from './ops/health.js';
 import { startOpsHttp, type OpsHttpServer } from './ops/http.js';
 import { KeyLogWriter, keyLogWarning } from './ops/keylog.js';
@@ -146,6 +146,7 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
     retransmit: c.ackTimeoutMs === undefined ? undefined : { ackTimeoutMs: c.ackTimeoutMs },
     logger: routerLogger(logger),
   });
+  registerCoapStateMetrics(coap, metrics.registry);
   // The DTLS session object keys all CoAP state: a new handshake is a new, empty state.
   dtls.on('session-open', (s: DtlsSession) => coap.open(s, peerIdentity(s, pattern)));
   dtls.on('session-data', (s: DtlsSession, data: Buffer) => coap.receive(s, data));

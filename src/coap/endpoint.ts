@@ -88,6 +88,13 @@ export class CoapEndpoint implements ExchangeContext {
     return this.block1Budget.used;
   }
 
+  /** Observe relations, all sessions (walks the sessions: for a metrics scrape, not the request path). */
+  get observeRelations(): number {
+    let n = 0;
+    for (const state of this.states.values()) n += state.relations.size;
+    return n;
+  }
+
   /** Sessions with CoAP state. */
   get sessions(): number {
     return this.states.size;

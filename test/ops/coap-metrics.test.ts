@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Router } from '../../src/coap/router.js';
-import { countCoapResponses } from '../../src/ops/coap-metrics.js';
+import { countCoapResponses, registerCoapStateMetrics } from '../../src/ops/coap-metrics.js';
 import { ServerMetrics } from '../../src/ops/metrics.js';
 import { nodeCoapClient, nodeCoapRequest, type NodeCoapClient } from '../helpers/coap-client.js';
 import { UdpEndpoint } from '../helpers/udp-endpoint.js';
@@ -29,6 +29,7 @@ describe('countCoapResponses', () => {
       res.end();
     });
     endpoint = await UdpEndpoint.open(router);
+    registerCoapStateMetrics(endpoint.coap, metrics.registry);
     client = await nodeCoapClient(endpoint, 'SN-metrics');
   });
   afterAll(async () => {
@@ -48,5 +49,14 @@ describe('countCoapResponses', () => {
       { labels: { method: 'GET', route: '/whoami', code: '2.05' }, value: 1 },
       { labels: { method: 'GET', route: 'unmatched', code: '4.04' }, value: 1 },
     ]);
+  });
+
+  it('shows what the CoAP layer holds: the five requests above remembered for duplicate detection', async () => {
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/^coap_psk_coap_reply_cache_entries 5$/m);
+    const bytes = Number(/^coap_psk_coap_reply_cache_bytes (\d+)$/m.exec(text)?.[1]);
+    expect(bytes).toBeGreaterThan(5 * 160);
+    expect(text).toMatch(/^coap_psk_coap_observe_relations 0$/m);
+    expect(text).toMatch(/^coap_psk_coap_block1_bytes 0$/m);
   });
 });
