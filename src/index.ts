@@ -11,7 +11,7 @@ export type { CoapOptions, CoapPskServer, CoapPskServerOptions, MetricsOptions }
 export { Router } from './coap/router.js';
 export type { Handler, LinkAttributes, Method, Middleware, ResponseHook, RouteRequest, RouteResponse, RouterOptions } from './coap/router.js';
 export { CoapRequest, CoapResponse } from './coap/exchange.js';
-export type { OptionName, OptionValue } from './coap/exchange.js';
+export type { OptionName, OptionValue, SessionAddress } from './coap/exchange.js';
 export { CoapEndpoint } from './coap/endpoint.js';
 export type { CoapEndpointOptions } from './coap/endpoint.js';
 export type { CoapTransport, PeerIdentity } from './coap/transport.js';

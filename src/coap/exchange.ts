@@ -13,7 +13,13 @@ import { sendConfirmable, type RetransmitParams } from './messaging.js';
 import { ObserveRelation, type RelationOwner } from './observe.js';
 import { CONTENT_FORMATS, decodeUint, encodeBlock, encodeUint, findOption, OPTION, OPTION_NAMES, uintValue } from './options.js';
 import type { SessionState } from './session-state.js';
-import type { CoapTransport, PeerIdentity } from './transport.js';
+import type { PeerIdentity } from './transport.js';
+
+/** What a handler may know of the session under it: where it is, not how to write to it. */
+export interface SessionAddress {
+  readonly address: string;
+  readonly port: number;
+}
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'FETCH' | 'PATCH' | 'iPATCH';
 const METHODS: Array<Method | undefined> = [undefined, 'GET', 'POST', 'PUT', 'DELETE', 'FETCH', 'PATCH', 'iPATCH'];
@@ -40,8 +46,8 @@ export class CoapRequest {
   constructor(
     /** Who the DTLS session proved the peer to be. */
     readonly peer: PeerIdentity,
-    /** The DTLS session the request came over. */
-    readonly session: CoapTransport,
+    /** The DTLS session the request came over (where its newest record came from). */
+    readonly session: SessionAddress,
     private readonly message: CoapMessage,
     /** Observe option of the request (0 register, 1 deregister), undefined without one. */
     readonly observe: number | undefined,
