@@ -64,6 +64,12 @@ export class UdpEndpoint {
     this.identities.set(port, identity);
   }
 
+  /** The CoAP state of a client port's session. */
+  state(port: number) {
+    const s = this.sessions.get(port);
+    return s === undefined ? undefined : this.coap.stateOf(s);
+  }
+
   /** Ends the "session" of a client port, as a DTLS close would. */
   end(port: number): void {
     const s = this.sessions.get(port);
