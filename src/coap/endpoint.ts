@@ -234,6 +234,7 @@ export class CoapEndpoint implements ExchangeContext {
       res.block2Num = block.num;
       if (block.szx < res.block2Szx) res.block2Szx = block.szx;
     }
+    if (findOption(msg.options, OPTION.Size2) !== undefined) res.wantsSize2 = true;
     const b1 = findOption(msg.options, OPTION.Block1);
     if (b1 !== undefined && !this.block1(state, msg, entry, req, res, b1, now)) return;
     this.router.handle(req, res);

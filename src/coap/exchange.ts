@@ -157,6 +157,8 @@ export class CoapResponse implements RelationOwner {
   /** RFC 7959 2.4: the block of the body this request asked for, and the block size. */
   block2Num = 0;
   block2Szx = MAX_SZX;
+  /** The request carried Size2 (RFC 7959 4): the response tells the body's size even when it fits one message. */
+  wantsSize2 = false;
   /** Set for the last block of an upload: echoed as the final response's Block1 (RFC 7959 2.3). */
   block1Echo: Buffer | undefined = undefined;
   private readonly opts: CoapOption[] = [];
@@ -305,6 +307,10 @@ export class CoapResponse implements RelationOwner {
         sortOptions(opts);
         body = slice.part;
       }
+    } else if (this.wantsSize2 && body !== undefined) {
+      opts = opts === this.opts ? opts.slice() : opts;
+      opts.push({ number: OPTION.Size2, value: encodeUint(body.length) });
+      sortOptions(opts);
     }
     this.transmit(code, opts, body);
     this.ctx.responded(req, this);

@@ -332,6 +332,14 @@ describe('block-wise (RFC 7959)', () => {
     expect((await put(0, false, 0, Buffer.alloc(10), [{ name: 'Size1', value: Buffer.from([0x01, 0, 0, 0]) }])).code).toBe('4.13');
   });
 
+  it('tells the size of a body that fits one message when the request asks with Size2: 0 (RFC 7959 4)', async () => {
+    const messageId = ++mid;
+    peer.send({ messageId, token: Buffer.from([8]), confirmable: true, code: 'GET', options: [{ name: 'Uri-Path', value: Buffer.from('count') }, { name: 'Size2', value: Buffer.alloc(0) }] });
+    const res = await peer.next(byMid(messageId));
+    expect(uint(option(res, 'Size2'))).toBe(res.payload.length);
+    expect(option(res, 'Block2')).toBeUndefined();
+  });
+
   for (const szx of [0, 2, 4, 6]) {
     it(`serves a 3000-byte body with Block2 at SZX ${szx} (${16 << szx} bytes)`, async () => {
       const parts: Buffer[] = [];
