@@ -278,6 +278,26 @@ export class CoapResponse implements RelationOwner {
     return out;
   }
 
+  /**
+   * The options and payload of one message: the body's block `num` with Block2 and Size2 when it
+   * is larger than a block or a later block was asked for, Size2 alone when the request asked
+   * (RFC 7959 4); undefined when `num` lies past the body's end.
+   */
+  private shaped(opts: CoapOption[], body: Buffer | undefined, num: number): { opts: CoapOption[]; body: Buffer | undefined } | undefined {
+    if (body === undefined || (body.length <= 16 << this.block2Szx && num === 0 && !this.wantsSize2)) return { opts, body };
+    const out = opts === this.opts ? opts.slice() : opts;
+    let part = body;
+    if (body.length > 16 << this.block2Szx || num > 0) {
+      const slice = block2Slice(body, num, this.block2Szx);
+      if (slice === undefined) return undefined;
+      out.push({ number: OPTION.Block2, value: encodeBlock(num, slice.more, this.block2Szx) });
+      part = slice.part;
+    }
+    out.push({ number: OPTION.Size2, value: encodeUint(body.length) });
+    sortOptions(out);
+    return { opts: out, body: part };
+  }
+
   /** The response's first message. */
   private first(body: Buffer | undefined, observe: boolean): void {
     this.started = true;
@@ -293,25 +313,12 @@ export class CoapResponse implements RelationOwner {
     } else if (observe) {
       this.finished = true;
     }
-    let opts = this.optionsWith(extra);
-    if (body !== undefined && (body.length > (16 << this.block2Szx) || this.block2Num > 0)) {
-      const slice = block2Slice(body, this.block2Num, this.block2Szx);
-      if (slice === undefined) {
-        code = 0x82; // 4.02 Bad Option: no such block
-        body = undefined;
-        opts = [];
-      } else {
-        opts = opts === this.opts ? opts.slice() : opts;
-        opts.push({ number: OPTION.Block2, value: encodeBlock(this.block2Num, slice.more, this.block2Szx) });
-        opts.push({ number: OPTION.Size2, value: encodeUint(body.length) });
-        sortOptions(opts);
-        body = slice.part;
-      }
-    } else if (this.wantsSize2 && body !== undefined) {
-      opts = opts === this.opts ? opts.slice() : opts;
-      opts.push({ number: OPTION.Size2, value: encodeUint(body.length) });
-      sortOptions(opts);
-    }
+    const out = this.shaped(this.optionsWith(extra), body, this.block2Num);
+    if (out === undefined) {
+      code = 0x82; // 4.02 Bad Option: no such block
+      body = undefined;
+    } else body = out.body;
+    const opts = out === undefined ? [] : out.opts;
     this.transmit(code, opts, body);
     this.ctx.responded(req, this);
     if (this.finished && this.relation === undefined) this.relationEnded(observe ? 'refused' : 'ended');
@@ -339,15 +346,9 @@ export class CoapResponse implements RelationOwner {
     const code = this.codeByte();
     // A notification that is not 2.xx ends the relation (RFC 7641 3.2): sent without Observe.
     if (code >> 5 !== 2) observe = false;
-    let opts = this.optionsWith(observe ? relation.observeOption() : undefined);
-    if (body !== undefined && body.length > 16 << this.block2Szx) {
-      const slice = block2Slice(body, 0, this.block2Szx)!;
-      opts = opts === this.opts ? opts.slice() : opts;
-      opts.push({ number: OPTION.Block2, value: encodeBlock(0, slice.more, this.block2Szx) });
-      opts.push({ number: OPTION.Size2, value: encodeUint(body.length) });
-      sortOptions(opts);
-      body = slice.part;
-    }
+    // A notification larger than one block goes as its first block; the client asks for the rest.
+    const { opts, body: part } = this.shaped(this.optionsWith(observe ? relation.observeOption() : undefined), body, 0)!;
+    body = part;
     if (observe) {
       relation.notify(code, opts, body, this.ctx.now());
       return;
