@@ -5,7 +5,7 @@
  *   GET  /sensors/temperature          the current value, text/plain; with Observe (RFC 7641)
  *                                      every change is pushed until the client cancels
  *   PUT  /uploads/:name                a payload of any size; large ones arrive block-wise
- *                                      (RFC 7959 Block1), node-coap reassembles them
+ *                                      (RFC 7959 Block1), the server reassembles them
  *   GET  /uploads/:name                what was received: {"bytes":N,"sha256":"..."} (JSON)
  *   GET  /identity                     how the device is known: serial and identity parts
  *
@@ -16,8 +16,7 @@
  *   coap-client-openssl -u SN1 -k "$KEY" -m put -b 64 -f big.bin coaps://127.0.0.1/uploads/big
  */
 import { createHash } from 'node:crypto';
-import type { OutgoingMessage } from 'coap';
-import type { Router, RouteRequest } from '../src/index.js';
+import type { Router } from '../src/index.js';
 
 export interface SensorRoutesOptions {
   /** How often the simulated sensor changes. Default 1000 ms. */
@@ -67,15 +66,6 @@ class Sensor {
   }
 }
 
-function isObserve(req: RouteRequest): boolean {
-  return req.headers.Observe === 0;
-}
-
-function block1Option(req: RouteRequest): Buffer | undefined {
-  const o = req._packet.options?.find((x) => x.name === 'Block1');
-  return o && Buffer.isBuffer(o.value) ? o.value : undefined;
-}
-
 export function sensorRoutes(options: SensorRoutesOptions = {}) {
   const sensor = new Sensor(options.intervalMs ?? 1000);
   const maxUpload = options.maxUploadBytes ?? 1 << 20;
@@ -85,25 +75,18 @@ export function sensorRoutes(options: SensorRoutesOptions = {}) {
   return function mount(router: Router): void {
     router.get('/sensors/temperature', { rt: 'temperature', ct: 0, obs: true, title: 'simulated temperature' }, (req, res) => {
       res.setOption('Content-Format', TEXT_PLAIN);
-      if (!isObserve(req)) {
+      // res.observing: the client registered (Observe: 0) and the server has room for one more
+      // relation (RFC 7641 4.1: otherwise the answer is a plain response, without Observe).
+      if (!res.observing || sensor.observers >= maxObservers) {
         res.end(sensor.value);
         return;
       }
-      if (sensor.observers >= maxObservers) {
-        // RFC 7641 section 4.1: a server that cannot add an observer answers without Observe.
-        (res as unknown as OutgoingMessage).end(sensor.value);
-        return;
-      }
-      // The first notification is the registration's response; then one per change.
+      // The first write() is the registration's response; then one notification per change.
       res.write(sensor.value);
-      const unsubscribe = sensor.subscribe((value) => {
-        if (!(res as unknown as { writableEnded: boolean }).writableEnded) res.write(value);
-      });
-      // node-coap ends the stream when the client cancels (RST, or GET with Observe: 1) or a
-      // confirmable notification is never acknowledged.
-      res.once('finish', unsubscribe);
-      res.once('close', unsubscribe);
-      res.once('error', unsubscribe);
+      const unsubscribe = sensor.subscribe((value) => res.write(value));
+      // The relation ends when the client deregisters or answers a notification with RST, a
+      // confirmable notification is never acknowledged, or the DTLS session ends.
+      res.onClose(unsubscribe);
     });
 
     router.put('/uploads/:name', (req, res) => {
@@ -118,9 +101,7 @@ export function sensorRoutes(options: SensorRoutesOptions = {}) {
       const entry = { bytes: payload.length, sha256: createHash('sha256').update(payload).digest('hex') };
       if (!uploads.has(key) && uploads.size >= 10_000) uploads.delete(uploads.keys().next().value!);
       uploads.set(key, entry);
-      // RFC 7959 section 2.3: the final response to a block-wise upload echoes its Block1 option.
-      const block1 = block1Option(req);
-      if (block1) res.setOption('Block1', block1);
+      // The server echoes the last Block1 option in this response itself (RFC 7959 2.3).
       res.code = '2.04';
       res.end();
     });

@@ -6,11 +6,17 @@
  * Everything exported here is public API; anything reached by a deep import is not.
  */
 export { createServer } from './server.js';
-export type { CoapPskServer, CoapPskServerOptions, MetricsOptions } from './server.js';
+export type { CoapOptions, CoapPskServer, CoapPskServerOptions, MetricsOptions } from './server.js';
 
 export { Router } from './coap/router.js';
-export type { Handler, LinkAttributes, Method, Middleware, RouteRequest, RouterOptions } from './coap/router.js';
-export type { PeerIdentity } from './coap/types.js';
+export type { Handler, LinkAttributes, Method, Middleware, ResponseHook, RouteRequest, RouteResponse, RouterOptions } from './coap/router.js';
+export { CoapRequest, CoapResponse } from './coap/exchange.js';
+export type { OptionName, OptionValue, SessionAddress } from './coap/exchange.js';
+export { CoapEndpoint } from './coap/endpoint.js';
+export type { CoapEndpointOptions } from './coap/endpoint.js';
+export type { CoapTransport, PeerIdentity } from './coap/transport.js';
+export type { CoapOption } from './coap/message.js';
+export { OPTION, CONTENT_FORMATS } from './coap/options.js';
 export { IdentityPattern } from './coap/identity-map.js';
 export type { IdentityParts } from './coap/identity-map.js';
 

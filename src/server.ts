@@ -1,5 +1,5 @@
 /**
- * The whole server as one object: DTLS endpoint → key resolver → CoAP front → router.
+ * The whole server as one object: DTLS endpoint → key resolver → CoAP endpoint → router.
  * This is what `coap-psk serve` runs and what backend teams embed (`createServer`).
  *
  * The key path, from the handshake inwards:
@@ -9,15 +9,16 @@
 import { DtlsServer, type DtlsListenOptions, type HandshakeEvent } from './dtls/server.js';
 import type { DtlsServerConfig } from './dtls/config.js';
 import type { HandshakeResult } from './dtls/server-handshake.js';
-import { createCoapFront, type CoapFront } from './coap/front.js';
-import { IdentityPattern, identityMiddleware, mapIdentityResolver } from './coap/identity-map.js';
+import type { DtlsSession } from './dtls/session.js';
+import { CoapEndpoint } from './coap/endpoint.js';
+import { IdentityPattern, mapIdentityResolver, peerIdentity } from './coap/identity-map.js';
 import { Router } from './coap/router.js';
 import { CachingResolver, type CacheOptions } from './keys/cache.js';
 import { DenyListResolver } from './keys/deny-list.js';
 import type { KeyResolver } from './keys/types.js';
 import { UserError } from './errors.js';
 import { silentLogger, type Logger } from './log.js';
-import { coapMetricsMiddleware, trackRoutes } from './ops/coap-metrics.js';
+import { countCoapResponses, registerCoapStateMetrics } from './ops/coap-metrics.js';
 import { HealthProbe } from './ops/health.js';
 import { startOpsHttp, type OpsHttpServer } from './ops/http.js';
 import { KeyLogWriter, keyLogWarning } from './ops/keylog.js';
@@ -46,13 +47,8 @@ export interface CoapPskServerOptions {
   denyList?: string;
   /** Mounts the backend's routes on the router (GET /whoami and /.well-known/core are built in). */
   routes?: (router: Router) => void | Promise<void>;
-  /**
-   * Replies kept for CoAP duplicate detection (a repeated CON gets the same reply, its handler
-   * does not run again), oldest first out. Default 100,000: about 40 MB, and at 10,000
-   * requests/s still 10 s of replies: a client's first two retransmissions of a CON, not the
-   * last ones of its 45 s MAX_TRANSMIT_SPAN.
-   */
-  replyCacheEntries?: number;
+  /** The CoAP message layer's bounds and timing (see CoapOptions). */
+  coap?: CoapOptions;
   /** On close(), how long requests already received may take to be answered. Default 5000 ms. */
   drainTimeoutMs?: number;
   /** DTLS settings; see DtlsServerConfig for each one's meaning and default. */
@@ -73,9 +69,28 @@ export interface CoapPskServerOptions {
   keylog?: string;
 }
 
+export interface CoapOptions {
+  /**
+   * Bytes of replies kept for CoAP duplicate detection over all sessions (a repeated CON gets
+   * the same reply, its handler does not run again), oldest first out. Default 32 MiB: about
+   * 150,000 small replies, at 10,000 requests/s 15 s of them.
+   */
+  replyCacheBytes?: number;
+  /** Observe relations per DTLS session at most. Default 16. */
+  maxObserveRelations?: number;
+  /** Largest body a Block1 upload may reach (4.13 with Size1 past it). Default 1 MiB. */
+  maxBlock1Body?: number;
+  /** How long a CON request waits for its handler before an empty ACK (then a separate response). Default 50 ms. */
+  piggybackMs?: number;
+  /** ACK_TIMEOUT of our CON messages (separate responses, notifications). Default 2000 ms. */
+  ackTimeoutMs?: number;
+}
+
 export interface CoapPskServer {
   readonly dtls: DtlsServer;
   readonly router: Router;
+  /** The CoAP message layer: one state per DTLS session. */
+  readonly coap: CoapEndpoint;
   readonly metrics: ServerMetrics;
   readonly health: HealthProbe;
   /** Where /metrics and /healthz listen, once listen() has run with a metrics port. */
@@ -122,18 +137,30 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
   if (keylog) dtls.on('session', (_conn: unknown, r: HandshakeResult) => keylog.log(r));
 
   const router = new Router({ logger: routerLogger(logger) });
-  // Ours first, so that they run before any middleware the backend adds.
-  router.use(identityMiddleware(pattern));
-  router.use(coapMetricsMiddleware(metrics));
-  trackRoutes(router);
+  countCoapResponses(router, metrics);
   await options.routes?.(router);
 
-  let front: CoapFront | undefined;
+  const c = options.coap ?? {};
+  const coap = new CoapEndpoint(router, {
+    replyCacheBytes: c.replyCacheBytes,
+    maxObserveRelations: c.maxObserveRelations,
+    maxBlock1Body: c.maxBlock1Body,
+    piggybackMs: c.piggybackMs,
+    retransmit: c.ackTimeoutMs === undefined ? undefined : { ackTimeoutMs: c.ackTimeoutMs },
+    logger: routerLogger(logger),
+  });
+  registerCoapStateMetrics(coap, metrics.registry);
+  // The DTLS session object keys all CoAP state: a new handshake is a new, empty state.
+  dtls.on('session-open', (s: DtlsSession) => coap.open(s, peerIdentity(s, pattern)));
+  dtls.on('session-data', (s: DtlsSession, data: Buffer) => coap.receive(s, data));
+  dtls.on('session-close', (s: DtlsSession) => coap.close(s, 'session-closed'));
+
   let ops: OpsHttpServer | undefined;
   let closing: Promise<void> | undefined;
   return {
     dtls,
     router,
+    coap,
     metrics,
     health,
     get ops() {
@@ -142,11 +169,6 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
     async listen(port = 5684, host = '0.0.0.0', socketOptions) {
       const bound = await dtls.listen(port, host, socketOptions);
       try {
-        front = await createCoapFront(dtls, router, {
-          logger: routerLogger(logger),
-          replyCacheEntries: options.replyCacheEntries,
-          socket: { type: host.includes(':') ? 'udp6' : 'udp4', localAddress: { ...bound, family: host.includes(':') ? 'IPv6' : 'IPv4' } },
-        });
         const m = options.metrics;
         if (m?.port !== undefined) {
           const opsHost = m.host ?? '127.0.0.1';
@@ -155,7 +177,7 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
           });
         }
       } catch (e) {
-        await front?.close();
+        coap.closeAll();
         await dtls.close();
         throw e;
       }
@@ -170,9 +192,7 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
         // then close_notify to every session.
         dtls.stopAccepting();
         await router.drain(options.drainTimeoutMs ?? 5000);
-        // Replies leave through the CoAP socket on the next tick: let them reach DTLS first.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        await front?.close();
+        coap.closeAll();
         await dtls.close();
         await ops?.close();
         await keylog?.close();

@@ -5,23 +5,14 @@
  * A pattern with a named group `serial` (and any other named groups) does two things:
  *  - key side: a KeyResolver decorator derives from the `serial` group's bytes; identities that
  *    do not match are refused (resolve → [], the handshake answers unknown_psk_identity);
- *  - router side: a middleware puts the groups on the request, `req.serial` and
- *    `req.identityParts.tenant`, while `req.identity` stays what the device sent.
+ *  - CoAP side: each session's PeerIdentity carries the groups, which handlers read as
+ *    `req.serial` and `req.identityParts.tenant`, while `req.identity` stays what the device sent.
  *
  * The match runs over the identity as UTF-8. An identity that is not valid UTF-8 cannot be
  * mapped faithfully (the derivation must run over exact bytes) and is refused.
  */
 import type { KeyResolver, PskCandidate } from '../keys/types.js';
-import type { Middleware } from './router.js';
-
-declare module './router.js' {
-  interface RouteRequest {
-    /** The serial the key was derived from: the pattern's `serial` group, or the whole identity without a pattern. */
-    serial: string;
-    /** The pattern's named groups (`serial` included); `{ serial: identity }` without a pattern. */
-    identityParts: Readonly<Record<string, string>>;
-  }
-}
+import type { PeerIdentity } from './transport.js';
 
 export interface IdentityParts {
   serial: string;
@@ -81,13 +72,25 @@ export function mapIdentityResolver(
   };
 }
 
-/** The router side: `req.serial` and `req.identityParts` for every handler. */
-export function identityMiddleware(pattern?: IdentityPattern): Middleware {
-  return (req, _res, next) => {
-    // The handshake only succeeded if the pattern matched, so a miss here means no pattern.
-    const parts = pattern?.match(req.identity) ?? { serial: req.identity };
-    req.serial = parts.serial;
-    req.identityParts = Object.freeze({ ...parts });
-    return next();
-  };
+/** What the DTLS layer tells about a session, as far as the CoAP side needs it. */
+export interface SessionIdentity {
+  readonly identity: Buffer;
+  readonly identityText: string;
+  readonly pskTag: string;
+  readonly cipherSuite: string;
+}
+
+/** The CoAP side: who a session's peer is, worked out once per session (not per request). */
+export function peerIdentity(session: SessionIdentity, pattern?: IdentityPattern): PeerIdentity {
+  const identity = session.identityText;
+  // The handshake only succeeded if the pattern matched, so a miss here means no pattern.
+  const parts = pattern?.match(identity) ?? { serial: identity };
+  return Object.freeze({
+    identity,
+    identityBytes: session.identity,
+    keyLabel: session.pskTag,
+    cipherSuite: session.cipherSuite,
+    serial: parts.serial,
+    identityParts: Object.freeze({ ...parts }),
+  });
 }

@@ -1,37 +1,32 @@
 /**
  * Routes CoAP requests arriving over DTLS-PSK sessions to backend handlers, telling each handler
- * which device is calling.
+ * which device is calling (go-coap's mux, in spirit).
  *
- * Paths are matched on the Uri-Path options themselves, not on node-coap's `req.url` (which joins
- * them with '/'), so a segment that contains '/' or '?' can never impersonate another route.
- * Uri-Path and Uri-Query are not percent-encoded on the wire (RFC 7252 section 6.5), so params
- * and query values reach handlers exactly as the device sent them.
+ * Paths are matched on the Uri-Path options themselves, not on a joined URL, so a segment that
+ * contains '/' or '?' can never impersonate another route. Uri-Path and Uri-Query are not
+ * percent-encoded on the wire (RFC 7252 section 6.5), so params and query values reach handlers
+ * exactly as the device sent them.
  */
-import type { IncomingMessage, OutgoingMessage } from 'coap';
-import type { PeerIdentity } from './types.js';
+import type { CoapRequest, CoapResponse } from './exchange.js';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
-/** node-coap's IncomingMessage plus who is calling and what the route captured. */
-export interface RouteRequest extends IncomingMessage, PeerIdentity {
-  /** `:name` segments of the matched pattern; a trailing `*` is captured as `rest`. */
-  params: Record<string, string>;
-  /** The Uri-Query options, one option per pair. */
-  query: URLSearchParams;
-}
+/** The request as a handler sees it: who is calling (identity, keyLabel, serial, ...), params, query, payload, options. */
+export type RouteRequest = CoapRequest;
+/** The response: `code`, `setOption`, `end`; and for Observe `observing`, `write`, `onClose`. */
+export type RouteResponse = CoapResponse;
 
 /**
- * Observe registrations (GET with Observe: 0) receive node-coap's ObserveWriteStream instead,
- * which has the same write/end/setOption/statusCode surface.
+ * A handler may answer at once or later (return a promise, or keep `res`): a CON request not
+ * answered within the piggyback delay gets an empty ACK and its answer as a separate response.
  */
-export type Handler = (req: RouteRequest, res: OutgoingMessage) => unknown;
+export type Handler = (req: RouteRequest, res: RouteResponse) => unknown;
 
 /** Runs before the handler (and before 4.04/4.05); call `next()` to go on, or answer `res`. */
-export type Middleware = (
-  req: RouteRequest,
-  res: OutgoingMessage,
-  next: () => Promise<void>,
-) => unknown;
+export type Middleware = (req: RouteRequest, res: RouteResponse, next: () => Promise<void>) => unknown;
+
+/** Called once per response, when its first message leaves (metrics). */
+export type ResponseHook = (req: RouteRequest, res: RouteResponse) => void;
 
 /** Link attributes (RFC 6690 section 3; obs from RFC 7641) shown in /.well-known/core. */
 export interface LinkAttributes {
@@ -65,8 +60,8 @@ interface Route {
 
 const WELL_KNOWN_CORE = '/.well-known/core';
 const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const CONTENT_FORMAT_TEXT = 'text/plain'; // 0
-const CONTENT_FORMAT_LINK = 'application/link-format'; // 40
+const CONTENT_FORMAT_TEXT = 0; // text/plain;charset=utf-8
+const CONTENT_FORMAT_LINK = 40; // application/link-format
 
 function parsePattern(pattern: string): Segment[] {
   if (!pattern.startsWith('/')) throw new Error(`route pattern must start with '/': ${pattern}`);
@@ -129,26 +124,6 @@ function moreSpecific(a: Route, b: Route): boolean {
   return sa.length > sb.length;
 }
 
-function optionValues(req: Pick<IncomingMessage, '_packet'>, name: string): string[] {
-  const values: string[] = [];
-  for (const option of req._packet.options ?? []) {
-    if (option.name !== name) continue;
-    const v = option.value as unknown;
-    values.push(Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
-  }
-  return values;
-}
-
-function parseQuery(req: IncomingMessage): URLSearchParams {
-  const query = new URLSearchParams();
-  for (const pair of optionValues(req, 'Uri-Query')) {
-    const eq = pair.indexOf('=');
-    if (eq < 0) query.append(pair, '');
-    else query.append(pair.slice(0, eq), pair.slice(eq + 1));
-  }
-  return query;
-}
-
 function list<T>(v: T | T[] | undefined): T[] {
   return v === undefined ? [] : Array.isArray(v) ? v : [v];
 }
@@ -206,15 +181,10 @@ function formatLink(href: string, attrs: LinkAttributes): string {
   return link;
 }
 
-function isEnded(res: OutgoingMessage): boolean {
-  const stream = res as unknown as { writableEnded?: boolean; destroyed?: boolean };
-  return stream.writableEnded === true || stream.destroyed === true;
-}
-
-function reply(res: OutgoingMessage, code: string, payload?: string, contentFormat?: string): void {
+function reply(res: RouteResponse, code: string, payload?: string, contentFormat?: number): void {
   res.code = code;
   if (contentFormat !== undefined) res.setOption('Content-Format', contentFormat);
-  res.end(payload === undefined ? undefined : Buffer.from(payload, 'utf8'));
+  res.end(payload);
 }
 
 export class Router {
@@ -223,6 +193,7 @@ export class Router {
   private inFlight = 0;
   private readonly idleWaiters = new Set<() => void>();
   private readonly logger: RouterLogger;
+  private readonly hooks: ResponseHook[] = [];
 
   constructor(options: RouterOptions = {}) {
     this.logger = options.logger ?? console;
@@ -262,6 +233,23 @@ export class Router {
     return this;
   }
 
+  /** Hooks run once per response, when its first message is sent (after the handler chose the code). */
+  onResponse(hook: ResponseHook): this {
+    this.hooks.push(hook);
+    return this;
+  }
+
+  /** The endpoint calls this when a response's first message leaves. */
+  responded(req: RouteRequest, res: RouteResponse): void {
+    for (let i = 0; i < this.hooks.length; i++) {
+      try {
+        this.hooks[i]!(req, res);
+      } catch (err) {
+        this.logger.error('coap: response hook failed', err);
+      }
+    }
+  }
+
   private mount(method: Method, pattern: string, a: LinkAttributes | Handler, b?: Handler): this {
     const handler = typeof a === 'function' ? a : b;
     if (typeof handler !== 'function') throw new Error(`${method} ${pattern}: no handler`);
@@ -295,11 +283,6 @@ export class Router {
     return links.join(',');
   }
 
-  /**
-   * Answers one request. `peer` is who the DTLS session proved to be; without one (the session
-   * vanished while the datagram was in flight) the request is refused with 4.01.
-   * Never rejects: every failure is logged and, when nothing was sent yet, answered with 5.00.
-   */
   /** Requests whose handling (middlewares and handler) has not finished yet. */
   get requestsInFlight(): number {
     return this.inFlight;
@@ -324,34 +307,19 @@ export class Router {
     });
   }
 
-  async handle(req: IncomingMessage, res: OutgoingMessage, peer: PeerIdentity | undefined): Promise<void> {
-    this.inFlight++;
-    try {
-      await this.handleOne(req, res, peer);
-    } finally {
-      if (--this.inFlight === 0) for (const wake of [...this.idleWaiters]) wake();
-      if (this.inFlight === 0) this.idleWaiters.clear();
-    }
-  }
-
-  private async handleOne(req: IncomingMessage, res: OutgoingMessage, peer: PeerIdentity | undefined): Promise<void> {
-    // node-coap re-emits send failures (peer gone, retransmissions exhausted) as 'error' on the
-    // response; unhandled, that would take the whole process down.
-    // The listener lives as long as node-coap keeps the reply (the exchange lifetime, for
-    // duplicate detection): it holds the method and the parsed packet (which node-coap keeps
-    // with the reply anyway), not the request stream, and describes them only on failure.
-    const sent = { method: req.method, _packet: req._packet };
-    res.on('error', (err: unknown) => this.logger.error(`coap: reply to ${describe(sent)} not delivered`, err));
-    if (peer === undefined) {
-      reply(res, '4.01');
-      return;
-    }
-    const path = optionValues(req, 'Uri-Path');
+  /**
+   * Answers one request: matches the route, runs the middlewares and the handler. Never throws:
+   * every failure is logged and, when nothing was sent yet, answered with 5.00. A handler that
+   * answers synchronously costs no promise and no closure here.
+   */
+  handle(req: RouteRequest, res: RouteResponse): void {
+    const path = req.path;
     const method = req.method;
     let best: Route | undefined;
-    let bestParams: Record<string, string> = {};
+    let bestParams: Record<string, string> | undefined;
     let pathKnown = false;
-    for (const route of this.routes) {
+    for (let i = 0; i < this.routes.length; i++) {
+      const route = this.routes[i]!;
       const params = matchSegments(route.segments, path);
       if (params === undefined) continue;
       pathKnown = true;
@@ -361,27 +329,47 @@ export class Router {
         bestParams = params;
       }
     }
-    const rreq = Object.assign(req, {
-      identity: peer.identity,
-      identityBytes: peer.identityBytes,
-      keyLabel: peer.keyLabel,
-      cipherSuite: peer.cipherSuite,
-      params: bestParams,
-      query: parseQuery(req),
-    }) as RouteRequest;
-
+    if (best !== undefined) {
+      req.params = bestParams!;
+      req.route = best.pattern;
+    }
     const final: Handler = best?.handler ?? (pathKnown ? methodNotAllowed : notFound);
+    this.inFlight++;
+    let result: unknown;
     try {
-      await this.runFrom(0, rreq, res, final);
+      result = this.middlewares.length === 0 ? final(req, res) : this.runFrom(0, req, res, final);
     } catch (err) {
-      this.logger.error(`coap: ${describe(rreq)} from ${rreq.identity} failed`, err);
-      if (!isEnded(res)) {
-        try {
-          reply(res, '5.00');
-        } catch (sendErr) {
-          this.logger.error(`coap: 5.00 for ${describe(rreq)} could not be sent`, sendErr);
-        }
-      }
+      this.failed(req, res, err);
+      this.settled();
+      return;
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
+      (result as Promise<unknown>).then(
+        () => this.settled(),
+        (err: unknown) => {
+          this.failed(req, res, err);
+          this.settled();
+        },
+      );
+    } else {
+      this.settled();
+    }
+  }
+
+  private settled(): void {
+    if (--this.inFlight === 0 && this.idleWaiters.size > 0) {
+      for (const wake of [...this.idleWaiters]) wake();
+      this.idleWaiters.clear();
+    }
+  }
+
+  private failed(req: RouteRequest, res: RouteResponse, err: unknown): void {
+    this.logger.error(`coap: ${req.method} ${req.url} from ${req.identity} failed`, err);
+    if (res.headersSent) return;
+    try {
+      reply(res, '5.00');
+    } catch (sendErr) {
+      this.logger.error(`coap: 5.00 for ${req.method} ${req.url} could not be sent`, sendErr);
     }
   }
 
@@ -389,7 +377,7 @@ export class Router {
    * Middlewares from the i-th on, then the handler. A method, not a closure made per request:
    * the tsx/esbuild build names every closure it makes (`__name`), about 0.4 µs each here.
    */
-  private async runFrom(i: number, req: RouteRequest, res: OutgoingMessage, final: Handler): Promise<void> {
+  private async runFrom(i: number, req: RouteRequest, res: RouteResponse, final: Handler): Promise<void> {
     const middleware = this.middlewares[i];
     if (middleware === undefined) {
       await final(req, res);
@@ -406,7 +394,3 @@ export class Router {
 
 const notFound: Handler = (_req, res) => reply(res, '4.04', 'Not Found');
 const methodNotAllowed: Handler = (_req, res) => reply(res, '4.05', 'Method Not Allowed');
-
-function describe(req: Pick<IncomingMessage, 'method' | '_packet'>): string {
-  return `${req.method} /${optionValues(req, 'Uri-Path').join('/')}`;
-}

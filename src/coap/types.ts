@@ -1,5 +1,9 @@
 /**
- * The boundary between the DTLS server (`src/dtls/`) and the CoAP front (`src/coap/`).
+ * LEGACY, kept only because src/dtls/server.ts and connection.ts still import it (the 'data'
+ * event and `peer(address, port)`); the CoAP layer no longer uses it (see transport.ts and
+ * src/dtls/session.ts). It belongs in src/dtls/ (H11's refactor), then this file goes.
+ *
+ * The old boundary between the DTLS server (`src/dtls/`) and the CoAP front (`src/coap/`).
  *
  * The DTLS side owns the real UDP socket, the handshakes and the record layer. The CoAP side
  * only ever sees established sessions: plaintext in, plaintext out, keyed by the peer's

@@ -13,6 +13,7 @@ import type { z } from 'zod';
 import { UserError } from '../errors.js';
 import { CIPHER_SUITES } from '../dtls/ciphers/index.js';
 import { DEFAULT_DTLS_CONFIG, type DtlsServerConfig } from '../dtls/config.js';
+import { COAP_DEFAULTS } from '../coap/endpoint.js';
 import { loadKeyConfig, type KeyConfig } from './keys.js';
 import { GROUP_IDS, configSchema, settings, suiteId, type SectionName, type ServeConfig, type SettingInfo } from './schema.js';
 
@@ -45,8 +46,10 @@ export interface ResolvedConfig {
   metrics: { port?: number; host: string };
   log: { level: string; format: 'json' | 'pretty' };
   keylog?: string;
-  /** Replies kept for CoAP duplicate detection. */
-  replyCacheEntries: number;
+  /** Deprecated `coap.replyCacheEntries` as set (coap.replyCacheBytes is derived from it when unset). */
+  replyCacheEntries?: number;
+  /** The CoAP layer's bounds that were set; createServer fills in the rest. */
+  coap: { replyCacheBytes?: number; maxObserveRelations?: number; maxBlock1Body?: number };
   routes?: string;
   identityPattern?: string;
   /** Where each set value came from, by dotted path: `--mtu`, `COAP_PSK_DTLS_MTU`, `file.yaml`. */
@@ -56,8 +59,6 @@ export interface ResolvedConfig {
 export const DEFAULT_HOST = '0.0.0.0';
 export const DEFAULT_PORT = 5684;
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
-/** coap.replyCacheEntries when unset: 10 s of replies at 10,000 requests/s (README, Memory). */
-export const DEFAULT_REPLY_CACHE_ENTRIES = 100_000;
 
 const SECTIONS = Object.keys(configSchema.shape) as (keyof ServeConfig)[];
 
@@ -110,7 +111,12 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
     // Unset: readable in a terminal, JSON lines for anything else (a pipe, a journal, a shipper).
     log: { level: raw.log.level ?? 'info', format: raw.log.format ?? ((sources.stderrIsTTY ?? process.stderr.isTTY) === true ? 'pretty' : 'json') },
     keylog: raw.keylog.file,
-    replyCacheEntries: raw.coap.replyCacheEntries ?? DEFAULT_REPLY_CACHE_ENTRIES,
+    replyCacheEntries: raw.coap.replyCacheEntries,
+    coap: {
+      replyCacheBytes: raw.coap.replyCacheBytes ?? (raw.coap.replyCacheEntries === undefined ? undefined : raw.coap.replyCacheEntries * 400),
+      maxObserveRelations: raw.coap.maxObserveRelations,
+      maxBlock1Body: raw.coap.maxBlock1Body,
+    },
     routes: raw.routes.file,
     identityPattern: raw.identity.pattern,
     origins,
@@ -305,7 +311,12 @@ export function printableConfig(c: ResolvedConfig): Record<string, unknown> {
     metrics: { port: c.metrics.port ?? null, host: c.metrics.host },
     log: c.log,
     keylog: { file: c.keylog ?? null },
-    coap: { replyCacheEntries: c.replyCacheEntries },
+    coap: {
+      replyCacheBytes: c.coap.replyCacheBytes ?? COAP_DEFAULTS.replyCacheBytes,
+      replyCacheEntries: c.replyCacheEntries ?? null,
+      maxObserveRelations: c.coap.maxObserveRelations ?? COAP_DEFAULTS.maxObserveRelations,
+      maxBlock1Body: c.coap.maxBlock1Body ?? COAP_DEFAULTS.maxBlock1Body,
+    },
     routes: { file: c.routes ?? null },
     identity: { pattern: c.identityPattern ?? null },
   };

@@ -160,8 +160,14 @@ export const configSchema = z.strictObject({
       .meta(meta({ env: ['COAP_PSK_KEYLOG', 'SSLKEYLOGFILE'], flag: 'keylog', kind: 'string', description: 'append NSS key log lines (CLIENT_RANDOM) here: decrypts captures, lab only' })),
   }),
   coap: z.strictObject({
+    replyCacheBytes: count(0, 4 * 1024 ** 3).optional()
+      .meta(meta({ env: ['COAP_PSK_COAP_REPLY_CACHE_BYTES'], flag: 'reply-cache-bytes', kind: 'int', description: 'bytes of replies kept for duplicate detection, all sessions (default 33554432)' })),
     replyCacheEntries: count(0, 10_000_000).optional()
-      .meta(meta({ env: ['COAP_PSK_COAP_REPLY_CACHE_ENTRIES'], flag: 'reply-cache-entries', kind: 'int', description: 'replies kept for duplicate detection (default 100000, about 40 MB)' })),
+      .meta(meta({ env: ['COAP_PSK_COAP_REPLY_CACHE_ENTRIES'], flag: 'reply-cache-entries', kind: 'int', description: 'deprecated: reply-cache-bytes = 400 × this, when reply-cache-bytes is not set' })),
+    maxObserveRelations: count(0, 100_000).optional()
+      .meta(meta({ env: ['COAP_PSK_COAP_MAX_OBSERVE_RELATIONS'], flag: 'max-observe-relations', kind: 'int', description: 'Observe relations per DTLS session (default 16)' })),
+    maxBlock1Body: count(0, 64 * 1024 * 1024).optional()
+      .meta(meta({ env: ['COAP_PSK_COAP_MAX_BLOCK1_BODY'], flag: 'max-block1-body', kind: 'int', description: 'largest Block1 upload body in bytes, 4.13 past it (default 1048576)' })),
   }),
   routes: z.strictObject({
     file: z.string().min(1).optional()

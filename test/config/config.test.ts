@@ -79,9 +79,9 @@ describe('precedence', () => {
   });
 
   it('sizes the CoAP reply cache from a flag or the environment; unset leaves the default', () => {
-    expect(resolveConfig({ env: SOFTWARE }).replyCacheEntries).toBe(100_000);
+    expect(resolveConfig({ env: SOFTWARE }).replyCacheEntries).toBeUndefined();
     expect(resolveConfig({ env: { ...SOFTWARE, COAP_PSK_COAP_REPLY_CACHE_ENTRIES: '5000' } }).replyCacheEntries).toBe(5000);
-    expect(resolveConfig({ env: SOFTWARE, flags: { replyCacheEntries: '20000' } }).replyCacheEntries).toBe(20000);
+    expect(resolveConfig({ env: SOFTWARE, flags: { replyCacheEntries: '20000' } }).coap.replyCacheBytes).toBe(20000 * 400);
   });
 
   it('SSLKEYLOGFILE turns the key log on; COAP_PSK_KEYLOG wins over it', () => {
@@ -154,7 +154,10 @@ describe('defaults shown as they apply (issue 16, items 1 and 14)', () => {
   });
 
   it('--print-config shows the reply cache size in effect; --config help lists every section', async () => {
-    expect(printableConfig(resolveConfig({ env: SOFTWARE })).coap).toEqual({ replyCacheEntries: 100_000 });
+    // The effective bounds, not null: 32 MiB of replies, 16 relations per session, 1 MiB bodies.
+    expect(printableConfig(resolveConfig({ env: SOFTWARE })).coap).toEqual({
+      replyCacheBytes: 32 * 1024 * 1024, replyCacheEntries: null, maxObserveRelations: 16, maxBlock1Body: 1024 * 1024,
+    });
     const help = await runCli(['serve', '--help'], {});
     expect(help.stdout.replace(/\s+/g, ' ')).toContain('sections listener, keys, dtls, metrics, log, keylog, coap, routes, identity');
   });

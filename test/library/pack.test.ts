@@ -73,11 +73,10 @@ const server = await createServer({
   keys,
   routes(router) {
     router.get('/counter', { obs: true, ct: 0 }, (req, res) => {
-      if (req.headers.Observe !== 0) return res.end(String(n));
+      if (!res.observing) return res.end(String(n));
       res.write(String(n));
       const timer = setInterval(() => res.write(String(++n)), 200);
-      res.once('finish', () => clearInterval(timer));
-      res.once('error', () => clearInterval(timer));
+      res.onClose(() => clearInterval(timer));
     });
     router.get('/hello', (req, res) => res.end('hello ' + req.serial));
   },

@@ -1,60 +1,62 @@
 /**
- * The CoAP request counter's middleware on node-coap's own response classes: a reply is
- * counted once, when it is first sent (end() for a plain reply, the first write() of an Observe
- * notification stream), and the response is left with its own methods afterwards.
+ * The CoAP request counter: one count per response when its first message leaves, labelled by
+ * route pattern (never the concrete path) and code; an Observe relation counts once, not per
+ * notification. Driven by node-coap's client over the plain-UDP stand-in of the engine.
  */
-import coap from 'coap';
-import type { OutgoingMessage } from 'coap';
-import { describe, expect, it } from 'vitest';
-import type { RouteRequest } from '../../src/coap/router.js';
-import { coapMetricsMiddleware } from '../../src/ops/coap-metrics.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Router } from '../../src/coap/router.js';
+import { countCoapResponses, registerCoapStateMetrics } from '../../src/ops/coap-metrics.js';
 import { ServerMetrics } from '../../src/ops/metrics.js';
-
-const request = { messageId: 7, token: Buffer.from('t'), confirmable: false, options: [] };
-
-function routeRequest(path: string[]): RouteRequest {
-  const options = path.map((p) => ({ name: 'Uri-Path', value: Buffer.from(p) }));
-  return { method: 'GET', _packet: { options } } as unknown as RouteRequest;
-}
+import { nodeCoapClient, nodeCoapRequest, type NodeCoapClient } from '../helpers/coap-client.js';
+import { UdpEndpoint } from '../helpers/udp-endpoint.js';
 
 async function counted(metrics: ServerMetrics): Promise<Array<{ labels: Record<string, unknown>; value: number }>> {
   const got = await metrics.coapRequests.get();
   return got.values.map((v) => ({ labels: v.labels, value: v.value }));
 }
 
-describe('coapMetricsMiddleware', () => {
-  it('counts a plain reply once, at end(), and leaves the response its own end()', async () => {
-    const metrics = new ServerMetrics({ processMetrics: false });
-    const sent: unknown[] = [];
-    const res = new coap.OutgoingMessage(request as never, (_r, packet) => {
-      sent.push(packet.code);
+describe('countCoapResponses', () => {
+  const metrics = new ServerMetrics({ processMetrics: false });
+  let endpoint: UdpEndpoint;
+  let client: NodeCoapClient;
+
+  beforeAll(async () => {
+    const router = new Router();
+    countCoapResponses(router, metrics);
+    router.get('/devices/:id', (req, res) => res.end(req.params.id));
+    router.put('/devices/:id', (_req, res) => {
+      res.code = '2.04';
+      res.end();
     });
-    await coapMetricsMiddleware(metrics)(routeRequest(['whoami']), res as unknown as OutgoingMessage, async () => {
-      res.code = '2.05';
-      res.end(Buffer.from('SN-1'));
-    });
-    expect(sent).toEqual(['2.05']);
-    expect(await counted(metrics)).toEqual([{ labels: { method: 'GET', route: '/whoami', code: '2.05' }, value: 1 }]);
-    expect(res.end).toBe(coap.OutgoingMessage.prototype.end);
-    expect(res.write).toBe(coap.OutgoingMessage.prototype.write);
+    endpoint = await UdpEndpoint.open(router);
+    registerCoapStateMetrics(endpoint.coap, metrics.registry);
+    client = await nodeCoapClient(endpoint, 'SN-metrics');
+  });
+  afterAll(async () => {
+    client.sock.close();
+    await endpoint.close();
   });
 
-  it('counts an Observe stream at its first notification, not at each', async () => {
-    const metrics = new ServerMetrics({ processMetrics: false });
-    let notifications = 0;
-    const res = new coap.ObserveWriteStream(request as never, () => notifications++);
-    await coapMetricsMiddleware(metrics)(routeRequest(['no', 'such']), res as unknown as OutgoingMessage, async () => {
-      res.write('1');
-      res.write('2');
-    });
-    expect(notifications).toBe(2);
-    expect(await counted(metrics)).toEqual([{ labels: { method: 'GET', route: 'unmatched', code: '2.05' }, value: 1 }]);
+  it('counts by pattern and code, built-ins by path, the rest as unmatched', async () => {
+    await nodeCoapRequest(client, endpoint, '/devices/a');
+    await nodeCoapRequest(client, endpoint, '/devices/b');
+    await nodeCoapRequest(client, endpoint, '/devices/b', { method: 'PUT', payload: Buffer.from('x') });
+    await nodeCoapRequest(client, endpoint, '/whoami');
+    await nodeCoapRequest(client, endpoint, '/no/such');
+    expect(await counted(metrics)).toEqual([
+      { labels: { method: 'GET', route: '/devices/:id', code: '2.05' }, value: 2 },
+      { labels: { method: 'PUT', route: '/devices/:id', code: '2.04' }, value: 1 },
+      { labels: { method: 'GET', route: '/whoami', code: '2.05' }, value: 1 },
+      { labels: { method: 'GET', route: 'unmatched', code: '4.04' }, value: 1 },
+    ]);
   });
 
-  it('counts nothing for a request whose handler has not answered yet', async () => {
-    const metrics = new ServerMetrics({ processMetrics: false });
-    const res = new coap.OutgoingMessage(request as never, () => {});
-    await coapMetricsMiddleware(metrics)(routeRequest(['whoami']), res as unknown as OutgoingMessage, async () => {});
-    expect(await counted(metrics)).toEqual([]);
+  it('shows what the CoAP layer holds: the five requests above remembered for duplicate detection', async () => {
+    const text = await metrics.registry.metrics();
+    expect(text).toMatch(/^coap_psk_coap_reply_cache_entries 5$/m);
+    const bytes = Number(/^coap_psk_coap_reply_cache_bytes (\d+)$/m.exec(text)?.[1]);
+    expect(bytes).toBeGreaterThan(5 * 160);
+    expect(text).toMatch(/^coap_psk_coap_observe_relations 0$/m);
+    expect(text).toMatch(/^coap_psk_coap_block1_bytes 0$/m);
   });
 });
