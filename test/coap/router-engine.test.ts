@@ -1,13 +1,13 @@
 /**
  * The Router on the CoAP engine, driven by node-coap's client (an independent implementation)
  * over the plain-UDP stand-in of the DTLS layer: routes, params, query, identity, built-ins,
- * errors, middleware, Block2, loadRoutes.
+ * errors, middleware, Block2, a routes module loaded from a file.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRoutes } from '../../src/coap/load-routes.js';
+import { loadRoutesModule } from '../../src/cli/routes-loader.js';
 import { Router } from '../../src/coap/router.js';
 import { nodeCoapClient, nodeCoapRequest as request, type NodeCoapClient } from '../helpers/coap-client.js';
 import { clientSocket, LOOPBACK, UdpEndpoint } from '../helpers/udp-endpoint.js';
@@ -59,7 +59,7 @@ describe('Router over the CoAP engine', () => {
     routeDir = mkdtempSync(join(tmpdir(), 'coap-routes-'));
     const file = join(routeDir, 'routes.mjs');
     writeFileSync(file, "export default (router) => { router.get('/loaded', { rt: 'x.loaded' }, (req, res) => res.end('from file')); };\n");
-    await loadRoutes(file, router);
+    await (await loadRoutesModule(file))(router);
     endpoint = await UdpEndpoint.open(router, { logger: { error: (message, error) => logged.push({ message, error }) } });
     alice = await nodeCoapClient(endpoint, 'SN-ALICE-0001');
     bob = await nodeCoapClient(endpoint, 'SN-BOB-0002');
@@ -168,19 +168,6 @@ describe('Router over the CoAP engine', () => {
       expect(endpoint.coap.sessions).toBeGreaterThan(0); // alice and bob still there
     } finally {
       raw.close();
-    }
-  });
-});
-
-describe('loadRoutes', () => {
-  it('fails with one line naming the file when the default export is not a function', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'coap-routes-'));
-    try {
-      const file = join(dir, 'bad.mjs');
-      writeFileSync(file, 'export default 42;\n');
-      await expect(loadRoutes(file, new Router())).rejects.toThrow(`route file ${file}: default export is not a function`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
