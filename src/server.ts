@@ -10,7 +10,11 @@ import { DtlsServer, type HandshakeEvent } from './dtls/server.js';
 import type { DtlsServerConfig } from './dtls/config.js';
 import type { HandshakeResult } from './dtls/server-handshake.js';
 import { createCoapFront, type CoapFront } from './coap/front.js';
-import { IdentityPattern, identityMiddleware, mapIdentityResolver } from './coap/identity-map.js';
+import { decodeUtf8, IdentityPattern, identityMiddleware, mapIdentityResolver } from './coap/identity-map.js';
+import type { PeerIdentity, SecureEndpoint } from './coap/types.js';
+import type { PskRefusal } from './dtls/psk.js';
+import type { PeerDescription } from './dtls/session.js';
+import { pskLookupFromResolver } from './psk-lookup.js';
 import { Router } from './coap/router.js';
 import { CachingResolver, type CacheOptions } from './keys/cache.js';
 import { DenyListResolver } from './keys/deny-list.js';
@@ -114,7 +118,7 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
   const keylog = options.keylog ? new KeyLogWriter(options.keylog) : undefined;
   if (keylog) logger.warn({ keylog: keylog.path }, keyLogWarning(keylog.path));
 
-  const dtls = new DtlsServer({ ...options.dtls, resolver: keys, logger });
+  const dtls = new DtlsServer({ ...options.dtls, pskLookup: pskLookupFromResolver(keys, (id) => refusalOf(id, pattern, denyList)), logger });
   metrics.attach(dtls);
   if (keylog) dtls.on('session', (_conn: unknown, r: HandshakeResult) => keylog.log(r));
 
@@ -139,7 +143,7 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
     async listen(port = 5684, host = '0.0.0.0') {
       const bound = await dtls.listen(port, host);
       try {
-        front = await createCoapFront(dtls, router, {
+        front = await createCoapFront(addressEndpoint(dtls), router, {
           logger: routerLogger(logger),
           replyCacheEntries: options.replyCacheEntries,
           socket: { type: host.includes(':') ? 'udp6' : 'udp4', localAddress: { ...bound, family: host.includes(':') ? 'IPv6' : 'IPv4' } },
@@ -181,6 +185,43 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
       dtls.on(event, listener);
     },
   };
+}
+
+/** Why no key was found for `identity`: the pattern refused it, the deny list has it, or neither. */
+function refusalOf(identity: Buffer, pattern: IdentityPattern | undefined, denyList: DenyListResolver | undefined): PskRefusal {
+  let serial = identity;
+  if (pattern) {
+    const text = decodeUtf8(identity);
+    const parts = text === undefined ? undefined : pattern.match(text);
+    if (!parts) return 'identity_pattern_mismatch';
+    serial = Buffer.from(parts.serial, 'utf8');
+  }
+  return denyList?.denies(serial) ? 'identity_denied' : 'unknown_psk_identity';
+}
+
+/**
+ * The DTLS server as the node-coap front's address-keyed SecureEndpoint: the session's opaque
+ * PSK tag is the master key's label there. One PeerIdentity per session, kept as long as the
+ * session's description lives (node-coap asks several times per request).
+ */
+function addressEndpoint(dtls: DtlsServer): SecureEndpoint {
+  const identities = new WeakMap<PeerDescription, PeerIdentity>();
+  const endpoint = {
+    on: (event: 'data', listener: (address: string, port: number, data: Buffer) => void) => (dtls.on(event, listener), endpoint),
+    off: (event: 'data', listener: (address: string, port: number, data: Buffer) => void) => (dtls.off(event, listener), endpoint),
+    send: (address: string, port: number, data: Buffer) => dtls.send(address, port, data),
+    peer(address: string, port: number): PeerIdentity | undefined {
+      const d = dtls.peer(address, port);
+      if (!d) return undefined;
+      let p = identities.get(d);
+      if (!p) {
+        p = Object.freeze({ identity: d.identity, identityBytes: d.identityBytes, keyLabel: d.pskTag, cipherSuite: d.cipherSuite });
+        identities.set(d, p);
+      }
+      return p;
+    },
+  };
+  return endpoint;
 }
 
 function routerLogger(logger: Logger) {
