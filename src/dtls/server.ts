@@ -16,7 +16,8 @@ import { Connection, peerKey } from './connection.js';
 import { DEFAULT_DTLS_CONFIG, type DtlsServerConfig } from './config.js';
 import { encodeAlert } from './alert.js';
 import { parseClientHello, type ClientHello } from './handshake/client-hello.js';
-import { encodeHandshake, parseHandshakeFragments } from './handshake/header.js';
+import { encodeHandshake, parseHandshakeFragments, type HandshakeFragment } from './handshake/header.js';
+import { HelloReassembly } from './hello-reassembly.js';
 import { encodeHelloVerifyRequest } from './handshake/hello-verify-request.js';
 import { isFailure, negotiate } from './negotiation.js';
 import { encodeRecord, MAX_SEQUENCE_NUMBER, parseRecords, type DTLSRecord } from './record.js';
@@ -54,6 +55,8 @@ interface InitialHello {
   readonly hello: ClientHello;
   readonly messageSeq: number;
   readonly body: Buffer;
+  /** For a reassembled hello: the record of its fragments with the highest sequence number. */
+  readonly record?: DTLSRecord;
 }
 
 export class DtlsServer extends EventEmitter {
@@ -85,6 +88,7 @@ export class DtlsServer extends EventEmitter {
   private accepting = true;
   private readonly lookups: KeyLookupQueue;
   private readonly rateLimiter: SourceRateLimiter;
+  private readonly helloFragments = new HelloReassembly();
   readonly stats = { datagrams: 0, dropped: {} as Record<string, number>, handshakesOk: 0, handshakesFailed: 0 };
 
   constructor(options: DtlsServerOptions) {
@@ -215,8 +219,10 @@ export class DtlsServer extends EventEmitter {
     const handshake = this.pending.size > 0 ? this.pending.get(peerKey(address, port)) : undefined;
     const first = records[0];
     if (first.epoch === 0 && first.type === ContentType.handshake) {
-      const initial = readInitialClientHello(first);
-      if (initial) return this.onClientHello(initial, first, address, port, conn, handshake);
+      const initial = readInitialClientHello(first) ?? this.reassembleClientHello(records, address, port);
+      if (initial === 'dropped') return this.drop('fragmented_hello');
+      if (initial === 'incomplete') return;
+      if (initial) return this.onClientHello(initial, initial.record ?? first, address, port, conn, handshake);
     }
     if (conn && handshake) {
       // Both an old session and a new handshake: each record goes to whichever authenticates it.
@@ -227,6 +233,36 @@ export class DtlsServer extends EventEmitter {
     const target = conn ?? handshake;
     if (!target) return this.drop('no_session');
     target.onRecords(records);
+  }
+
+  /**
+   * The client_hello fragments of a datagram (one or several records), into the bounded
+   * pre-cookie buffer of their source. undefined when the datagram holds none.
+   */
+  private reassembleClientHello(records: readonly DTLSRecord[], address: string, port: number): InitialHello | 'incomplete' | 'dropped' | undefined {
+    const fragments: HandshakeFragment[] = [];
+    let last: DTLSRecord | undefined;
+    for (const r of records) {
+      if (r.epoch !== 0 || r.type !== ContentType.handshake) continue;
+      const fs = parseHandshakeFragments(r.fragment);
+      if (!fs || !fs.every((f) => f.msgType === HandshakeType.client_hello)) continue;
+      fragments.push(...fs);
+      if (!last || r.sequenceNumber > last.sequenceNumber) last = r;
+    }
+    if (fragments.length === 0 || !last) return undefined;
+    const whole = this.helloFragments.add(peerKey(address, port), fragments);
+    if (typeof whole === 'string') {
+      this.log.debug({ address, port, reason: whole === 'dropped' ? 'fragmented_hello' : undefined }, whole === 'dropped' ? 'fragmented ClientHello dropped' : 'ClientHello fragment');
+      return whole;
+    }
+    const hello = parseClientHello(whole.body);
+    if (!hello) {
+      this.log.debug({ address, port, reason: 'malformed' }, 'reassembled ClientHello malformed');
+      return 'dropped';
+    }
+    // The record that completed it stands for the hello: its sequence number is the one the
+    // HelloVerifyRequest echoes and ours continue past (the highest of the fragments' records).
+    return { hello, messageSeq: whole.messageSeq, body: whole.body, record: last };
   }
 
   private onClientHello(initial: InitialHello, record: DTLSRecord, address: string, port: number, conn: Connection | undefined, pending: Connection | undefined): void {
@@ -357,6 +393,7 @@ export class DtlsServer extends EventEmitter {
   /** Idle sessions and stalled handshakes are closed here, once a second, not by a timer each. */
   private sweep(): void {
     const now = Date.now();
+    this.helloFragments.sweep();
     for (const conn of [...this.pending.values()]) {
       if (now - conn.createdAt > this.config.handshakeTimeoutMs) conn.close('handshake timeout', false, 'handshake_timeout');
     }
