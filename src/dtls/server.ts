@@ -276,9 +276,14 @@ export class DtlsServer extends EventEmitter {
     // A late copy of the ClientHello that made the current session: the network duplicated or
     // delayed it. Taking it as a reboot would kill the session it already created.
     if (conn?.session?.clientRandom.equals(ch.random)) return this.drop('stale_hello');
-    const cookieInput = { address, port, clientVersion: ch.clientVersion, random: ch.random, sessionId: ch.sessionId, cipherSuites: ch.cipherSuites };
-    if (ch.cookie.length === 0 || !this.cookies.verify(cookieInput, ch.cookie)) {
-      if (ch.cookie.length > 0) this.drop('bad_cookie_hello');
+    const cookieInput = { address, port, clientVersion: ch.clientVersion, random: ch.random, cipherSuites: ch.cipherSuites, compressionMethods: ch.compressionMethods };
+    const cookieFailure = ch.cookie.length === 0 ? 'none' : this.cookies.check(cookieInput, ch.cookie);
+    if (cookieFailure) {
+      if (cookieFailure !== 'none') {
+        // Unauthenticated noise, or a client that changed its hello: debug, with why.
+        this.drop('bad_cookie_hello');
+        this.log.debug({ address, port, reason: 'bad_cookie_hello', cookie: cookieFailure }, 'ClientHello cookie does not verify');
+      }
       this.sendHelloVerifyRequest(this.cookies.issue(cookieInput), initial.messageSeq, record.sequenceNumber, address, port);
       return;
     }

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ContentType, HandshakeType } from '../../../src/dtls/constants.js';
-import { fragmentHandshake, parseHandshakeFragments } from '../../../src/dtls/handshake/header.js';
+import { encodeHandshake, fragmentHandshake, parseHandshakeFragments } from '../../../src/dtls/handshake/header.js';
 import { HELLO_TTL_MS, HelloReassembly, MAX_HELLO_LENGTH } from '../../../src/dtls/hello-reassembly.js';
 import { parseRecords } from '../../../src/dtls/record.js';
 import { DtlsServer } from '../../../src/dtls/server.js';
@@ -87,5 +87,19 @@ describe('HelloReassembly bounds', () => {
     expect(r.add('a', [frag(20, 10, whole.subarray(10))])).toBe('incomplete');
     const out = r.add('a', [frag(20, 0, whole.subarray(0, 12))]);
     expect(typeof out === 'object' && out.body.toString()).toBe(whole.toString());
+  });
+});
+
+describe('the cookie and session_id (defect 6)', () => {
+  it('a client that draws a new session_id for its second ClientHello (mbedTLS 2.28 with a ticket) gets flight 4, not another HelloVerifyRequest', async () => {
+    const { server, p } = await start();
+    const s = new PskClientSession({ sessionId: Buffer.alloc(32, 1) });
+    p.send(s.firstHello());
+    const hvr = await p.recvUntil((d) => readHelloVerifyCookie(d) !== undefined, 2000);
+    const body = clientHelloBody({ random: s.random, sessionId: Buffer.alloc(32, 2), cookie: readHelloVerifyCookie(hvr!)! });
+    p.send(plainRecord(ContentType.handshake, 1, encodeHandshake(HandshakeType.client_hello, 1, body)));
+    const f4 = await p.recvUntil(isFlight4, 2000);
+    expect(f4).toBeDefined();
+    expect(server.stats.dropped.bad_cookie_hello ?? 0).toBe(0);
   });
 });
