@@ -214,13 +214,13 @@ export class DtlsServer extends EventEmitter {
 
   private route(msg: Buffer, address: string, port: number): void {
     const { records } = parseRecords(msg);
-    if (records.length === 0) return this.drop('malformed');
+    if (records.length === 0) return this.drop('malformed', address, port);
     const conn = this.find(address, port);
     const handshake = this.pending.size > 0 ? this.pending.get(peerKey(address, port)) : undefined;
     const first = records[0];
     if (first.epoch === 0 && first.type === ContentType.handshake) {
       const initial = readInitialClientHello(first) ?? this.reassembleClientHello(records, address, port);
-      if (initial === 'dropped') return this.drop('fragmented_hello');
+      if (initial === 'dropped') return this.drop('fragmented_hello', address, port);
       if (initial === 'incomplete') return;
       if (initial) return this.onClientHello(initial, initial.record ?? first, address, port, conn, handshake);
     }
@@ -231,7 +231,7 @@ export class DtlsServer extends EventEmitter {
       return;
     }
     const target = conn ?? handshake;
-    if (!target) return this.drop('no_session');
+    if (!target) return this.drop('no_session', address, port);
     target.onRecords(records);
   }
 
@@ -252,21 +252,17 @@ export class DtlsServer extends EventEmitter {
     if (fragments.length === 0 || !last) return undefined;
     const whole = this.helloFragments.add(peerKey(address, port), fragments);
     if (typeof whole === 'string') {
-      this.log.debug({ address, port, reason: whole === 'dropped' ? 'fragmented_hello' : undefined }, whole === 'dropped' ? 'fragmented ClientHello dropped' : 'ClientHello fragment');
-      return whole;
+      return whole; // a dropped one is logged by drop()
     }
     const hello = parseClientHello(whole.body);
-    if (!hello) {
-      this.log.debug({ address, port, reason: 'malformed' }, 'reassembled ClientHello malformed');
-      return 'dropped';
-    }
+    if (!hello) return 'dropped';
     // The record that completed it stands for the hello: its sequence number is the one the
     // HelloVerifyRequest echoes and ours continue past (the highest of the fragments' records).
     return { hello, messageSeq: whole.messageSeq, body: whole.body, record: last };
   }
 
   private onClientHello(initial: InitialHello, record: DTLSRecord, address: string, port: number, conn: Connection | undefined, pending: Connection | undefined): void {
-    if (!this.accepting) return this.drop('closing');
+    if (!this.accepting) return this.drop('closing', address, port);
     const ch = initial.hello;
     // The same ClientHello again: our flight 4 was lost on its way.
     if (pending?.handshake && pending.handshake.clientHello.random.equals(ch.random)) {
@@ -275,25 +271,24 @@ export class DtlsServer extends EventEmitter {
     }
     // A late copy of the ClientHello that made the current session: the network duplicated or
     // delayed it. Taking it as a reboot would kill the session it already created.
-    if (conn?.session?.clientRandom.equals(ch.random)) return this.drop('stale_hello');
+    if (conn?.session?.clientRandom.equals(ch.random)) return this.drop('stale_hello', address, port);
     const cookieInput = { address, port, clientVersion: ch.clientVersion, random: ch.random, cipherSuites: ch.cipherSuites, compressionMethods: ch.compressionMethods };
     const cookieFailure = ch.cookie.length === 0 ? 'none' : this.cookies.check(cookieInput, ch.cookie);
     if (cookieFailure) {
       if (cookieFailure !== 'none') {
         // Unauthenticated noise, or a client that changed its hello: debug, with why.
-        this.drop('bad_cookie_hello');
-        this.log.debug({ address, port, reason: 'bad_cookie_hello', cookie: cookieFailure }, 'ClientHello cookie does not verify');
+        this.drop('bad_cookie_hello', address, port, cookieFailure);
       }
       this.sendHelloVerifyRequest(this.cookies.issue(cookieInput), initial.messageSeq, record.sequenceNumber, address, port);
       return;
     }
     // Everything past this line costs memory or an HSM call: the cookie proved the address,
     // and these bounds keep any one address, and everyone together, from exhausting either.
-    if (!this.rateLimiter.take(address)) return this.drop('rate_limited');
+    if (!this.rateLimiter.take(address)) return this.drop('rate_limited', address, port);
     const full = this.pending.size >= this.config.maxHandshakes ? 'handshake_limit' : this.lookups.pending >= this.lookups.max ? 'key_lookup_queue_full' : undefined;
     if (full) {
       // Refused at once, with an alert, so the device backs off instead of retransmitting.
-      this.drop(full);
+      this.drop(full, address, port);
       this.sendPlainAlert(AlertDescription.internal_error, record.sequenceNumber, address, port);
       return;
     }
@@ -306,7 +301,7 @@ export class DtlsServer extends EventEmitter {
       return;
     }
     // Our epoch-0 sequence numbers continue past the ClientHello's: there must be room.
-    if (record.sequenceNumber >= MAX_SEQUENCE_NUMBER) return this.drop('sequence_exhausted');
+    if (record.sequenceNumber >= MAX_SEQUENCE_NUMBER) return this.drop('sequence_exhausted', address, port);
     // A valid cookie from an address that has a session: the device may have rebooted (RFC 6347
     // 4.2.8). The old session stays until this handshake's Finished verifies (onEstablished):
     // a replayed ClientHello with a still-valid cookie must not end it.
@@ -347,7 +342,8 @@ export class DtlsServer extends EventEmitter {
         this.emit('session-data', conn, data);
       },
       onRefused: (_conn: Connection, what: DropReason) => {
-        this.drop(what);
+        // Authenticated (epoch 1): a real peer's request, so info, not debug.
+        this.stats.dropped[what] = (this.stats.dropped[what] ?? 0) + 1;
         this.log.info({ address, port, reason: what }, 'renegotiation refused');
       },
       onClosed: (conn: Connection, reason: string, failure: HandshakeFailure | undefined) => {
@@ -391,8 +387,13 @@ export class DtlsServer extends EventEmitter {
     this.emit('handshake', e);
   }
 
-  private drop(reason: DropReason): void {
+  /**
+   * Counts a drop and logs it at debug: drops are unauthenticated noise (a flood must not fill
+   * the log at info), and at debug each still says who and why.
+   */
+  private drop(reason: DropReason, address?: string, port?: number, detail?: string): void {
     this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
+    if (address !== undefined) this.log.debug({ address, port, reason, detail }, 'datagram dropped');
   }
 
   /** Idle sessions and stalled handshakes are closed here, once a second, not by a timer each. */
