@@ -19,7 +19,11 @@ export interface DtlsServerConfig {
   mtu: number;
   /** An established session with no traffic for this long is closed. */
   idleTimeoutMs: number;
-  /** A handshake not finished after this long is dropped. */
+  /**
+   * A handshake not finished this long after its cookie-verified ClientHello is dropped, and
+   * flight 4 is not retransmitted past it: with the default policy (1 s, doubling) it goes out
+   * at 0, 1, 3, 7 and 15 s, and the handshake ends at 30 s with reason handshake_timeout.
+   */
   handshakeTimeoutMs: number;
   retransmit: RetransmitPolicy;
   /** Established sessions at most; past it the idlest one is evicted for a new handshake. */

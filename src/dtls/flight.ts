@@ -29,7 +29,10 @@ export class RetransmitTimer {
   constructor(
     private readonly policy: RetransmitPolicy,
     private readonly onRetransmit: () => void,
-    private readonly onGiveUp: () => void,
+    /** `atDeadline`: the deadline ended the retransmissions, not their count. */
+    private readonly onGiveUp: (atDeadline: boolean) => void,
+    /** Epoch ms past which nothing is retransmitted: the timer gives up then instead. */
+    private readonly deadline = Infinity,
   ) {
     this.timeoutMs = policy.initialMs;
   }
@@ -41,7 +44,7 @@ export class RetransmitTimer {
       this.count = 0;
     }
     this.stop();
-    this.timer = setTimeout(() => this.fire(), this.timeoutMs);
+    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.min(this.timeoutMs, this.deadline - Date.now())));
     // A pending retransmission must not keep a process alive on its own.
     this.timer.unref();
   }
@@ -53,10 +56,8 @@ export class RetransmitTimer {
 
   private fire(): void {
     this.timer = undefined;
-    if (this.count >= this.policy.maxRetransmits) {
-      this.onGiveUp();
-      return;
-    }
+    if (Date.now() >= this.deadline) return this.onGiveUp(true);
+    if (this.count >= this.policy.maxRetransmits) return this.onGiveUp(false);
     this.count++;
     this.timeoutMs = Math.min(this.timeoutMs * 2, this.policy.maxMs);
     this.onRetransmit();

@@ -75,6 +75,8 @@ export interface HandshakeOptions {
   readonly identityHint: Buffer;
   readonly maxIdentityLength: number;
   readonly retransmit: RetransmitPolicy;
+  /** The whole handshake ends this long after the cookie-verified ClientHello. */
+  readonly handshakeTimeoutMs: number;
   readonly maxQueuedRecords: number;
   readonly maxReassemblyBytes: number;
 }
@@ -132,7 +134,9 @@ export class ServerHandshake {
     this.timer = new RetransmitTimer(
       options.retransmit,
       () => this.host.transmit(this.flight4),
-      () => this.abort(AlertDescription.handshake_failure, 'peer_stopped_answering'),
+      (atDeadline) => this.abort(AlertDescription.handshake_failure, atDeadline ? 'handshake_timeout' : 'peer_stopped_answering'),
+      // The handshake timeout bounds the retransmissions too: one deadline, one reason.
+      this.startedAt + options.handshakeTimeoutMs,
     );
   }
 

@@ -314,6 +314,7 @@ export class DtlsServer extends EventEmitter {
       identityHint: this.config.identityHint,
       maxIdentityLength: this.config.maxIdentityLength,
       retransmit: this.config.retransmit,
+      handshakeTimeoutMs: this.config.handshakeTimeoutMs,
       maxQueuedRecords: this.config.maxQueuedRecords,
       maxReassemblyBytes: this.config.maxReassemblyBytes,
     }, ch, initial.messageSeq, initial.body, negotiated);

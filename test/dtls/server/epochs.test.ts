@@ -192,3 +192,17 @@ describe('record_overflow (defect 7)', () => {
     await until(() => server.sessionCount === 0);
   });
 });
+
+describe('handshakeTimeoutMs bounds the retransmissions (defect 7)', () => {
+  it('flight 4 is not retransmitted past the handshake timeout, and the handshake ends at it with handshake_timeout', async () => {
+    const { port, events } = await start({ handshakeTimeoutMs: 700, retransmit: { initialMs: 200, maxMs: 60_000, maxRetransmits: 6 } });
+    const p = await peer(port);
+    expect(await toFlight4(p)).toBeDefined(); // flight 4 at 0 ms; then the client goes silent
+    const started = Date.now();
+    let repeats = 0;
+    while (Date.now() - started < 1800) if (await p.recv(1800 - (Date.now() - started))) repeats++;
+    await until(() => events.length > 0);
+    expect(events[0]!.reason).toBe('handshake_timeout');
+    expect(repeats).toBeLessThanOrEqual(3); // 200, 600 ms (and the fatal alert at 700)
+  });
+});
