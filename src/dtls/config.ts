@@ -15,6 +15,13 @@ export interface DtlsServerConfig {
   identityHint: Buffer;
   /** Refuse clients that do not offer RFC 7627's extended master secret. */
   requireExtendedMasterSecret: boolean;
+  /**
+   * Choose TLS_PSK_WITH_AES_128_CBC_SHA256 also for a client that does not offer RFC 7366
+   * encrypt_then_mac. Off: MAC-then-encrypt CBC here still has a Lucky-13 timing channel (the
+   * number of SHA-256 compressions depends on the padding), so such a client gets another
+   * suite or handshake_failure. On only for a device that can do nothing else.
+   */
+  allowCbcWithoutEncryptThenMac: boolean;
   /** Path MTU in bytes, IP and UDP headers included; flights are fragmented to fit. */
   mtu: number;
   /** An established session with no traffic for this long is closed. */
@@ -55,6 +62,7 @@ export const DEFAULT_DTLS_CONFIG: DtlsServerConfig = {
   groups: DEFAULT_GROUPS,
   identityHint: Buffer.alloc(0),
   requireExtendedMasterSecret: false,
+  allowCbcWithoutEncryptThenMac: false,
   mtu: 1280, // the IPv6 minimum: safe on any path without discovery
   idleTimeoutMs: 10 * 60_000,
   handshakeTimeoutMs: 30_000,

@@ -47,6 +47,8 @@ export interface NegotiationPolicy {
   readonly groups: readonly number[];
   /** Refuse clients that do not offer extended_master_secret (RFC 7627 section 5.2). */
   readonly requireExtendedMasterSecret: boolean;
+  /** Choose a CBC suite for a client that does not offer encrypt_then_mac (see aes-cbc-sha256.ts). */
+  readonly allowCbcWithoutEncryptThenMac?: boolean;
 }
 
 export const DEFAULT_GROUPS: readonly number[] = [NamedGroup.x25519, NamedGroup.secp256r1];
@@ -68,7 +70,7 @@ export function negotiate(ch: ClientHello, policy: NegotiationPolicy): Negotiate
   if (reneg === 'invalid') return fail(AlertDescription.handshake_failure, 'bad_renegotiation_info');
 
   const group = pickGroup(ch, policy.groups);
-  const suite = pickSuite(ch, policy.cipherSuites, group !== undefined);
+  const suite = pickSuite(ch, policy.cipherSuites, group !== undefined, etm || policy.allowCbcWithoutEncryptThenMac === true);
   if (!suite) return fail(AlertDescription.handshake_failure, 'no_shared_cipher_suite');
 
   const encryptThenMac = etm && !suite.aead;
@@ -115,11 +117,13 @@ function pickGroup(ch: ClientHello, preference: readonly number[]): number | und
   return preference.find((g) => offered.includes(g));
 }
 
-function pickSuite(ch: ClientHello, preference: readonly number[], haveGroup: boolean): CipherSuite | undefined {
+function pickSuite(ch: ClientHello, preference: readonly number[], haveGroup: boolean, cbcOk: boolean): CipherSuite | undefined {
   for (const id of preference) {
     const suite = CIPHER_SUITES.get(id);
     if (!suite || !ch.cipherSuites.includes(id)) continue;
     if (suite.keyExchange === 'ecdhe_psk' && !haveGroup) continue;
+    // MAC-then-encrypt CBC keeps a Lucky-13 timing channel here: only with encrypt_then_mac.
+    if (!suite.aead && !cbcOk) continue;
     return suite;
   }
   return undefined;
