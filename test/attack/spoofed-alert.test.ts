@@ -8,11 +8,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeAlert } from '../../src/dtls/alert.js';
-import { connectDtls, type DtlsClient } from '../../src/dtls/client.js';
+import { connectDtls } from '../../src/dtls/client.js';
 import { AlertDescription, AlertLevel, ContentType, DTLS_1_2, HandshakeType } from '../../src/dtls/constants.js';
 import { encodeHandshake } from '../../src/dtls/handshake/header.js';
 import { encodeRecord } from '../../src/dtls/record.js';
-import { coapGet, parseReply } from '../helpers/coap-bytes.js';
+import { whoamiOver } from '../helpers/coap-bytes.js';
 import { clientHelloBody } from '../helpers/dtls-raw.js';
 import { devicePsk, sleep, startTarget, type AttackTarget } from './fixture.js';
 
@@ -26,17 +26,7 @@ afterAll(async () => {
   await target?.close();
 });
 
-/** CoAP GET /whoami on the session; resolves with the reply's payload or undefined after 3 s. */
-function whoami(client: DtlsClient, mid: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), 3000);
-    client.session.once('data', (d: Buffer) => {
-      clearTimeout(timer);
-      resolve(parseReply(d)?.payload.toString());
-    });
-    client.send(coapGet(mid, ['whoami']));
-  });
-}
+const whoami = whoamiOver;
 
 const SPOOFED: Array<[string, Buffer]> = [
   ['a fatal plaintext alert (15 bytes)', encodeRecord(ContentType.alert, DTLS_1_2, 0, 77, encodeAlert(AlertLevel.fatal, AlertDescription.handshake_failure))],
