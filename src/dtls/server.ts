@@ -3,8 +3,13 @@
  * cookie verifies, then keeps one Connection per address and port.
  *
  * Nothing a datagram contains can throw out of the socket handler: parsers return undefined,
- * and a last-resort catch counts the datagram as dropped. No state is allocated and no key is
- * looked up before the client has echoed a valid cookie (RFC 6347 section 4.2.1).
+ * and a last-resort catch counts the datagram as dropped. No key is looked up and no handshake
+ * state is made before the client has echoed a valid cookie (RFC 6347 section 4.2.1); the one
+ * exception is the bounded buffer of a fragmented ClientHello (hello-reassembly.ts).
+ *
+ * A session lives until close_notify or a fatal alert under its keys, the idle timeout, or a
+ * new handshake from its address:port whose Finished verified (RFC 6347 4.2.8): until then the
+ * new handshake runs beside it, and records go to whichever of the two authenticates them.
  */
 import dgram from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
@@ -360,8 +365,12 @@ export class DtlsServer extends EventEmitter {
         } else {
           this.log.debug({ address, port, reason }, 'session closed');
         }
-        this.emit('closed', address, port, reason);
-        if (!failure) this.emit('session-close', conn, reason);
+        // A failed handshake closes no session: an address-keyed listener must not drop the
+        // state of a session that still lives on that address:port (RFC 6347 4.2.8).
+        if (!failure) {
+          this.emit('closed', address, port, reason);
+          this.emit('session-close', conn, reason);
+        }
       },
     };
   }
