@@ -5,10 +5,11 @@
  *
  * This is the only state held for a peer before its cookie verifies, so it is held tightly:
  * per source (address and port) only the bytes that arrived (copies of the fragments, never
- * a buffer of the announced length), at most MAX_HELLO_LENGTH and MAX_FRAGMENTS of them; an
- * entry lives HELLO_TTL_MS at most; at most `maxSources` entries exist, and when all are taken
- * by young entries the new fragment is dropped (the client retransmits), so a flood can cost
- * at most maxSources * MAX_HELLO_LENGTH bytes.
+ * a buffer of the announced length): at most MAX_FRAGMENTS fragments and twice the announced
+ * length (at most MAX_HELLO_LENGTH) in all, a fragment already covered being ignored; an entry
+ * lives HELLO_TTL_MS at most; at most `maxSources` entries exist, and when all are taken by
+ * young entries the new fragment is dropped (the client retransmits), so a flood can cost at
+ * most maxSources * 2 * MAX_HELLO_LENGTH bytes (4 MiB with the defaults).
  */
 import { HandshakeType } from './constants.js';
 import type { HandshakeFragment } from './handshake/header.js';
@@ -25,6 +26,7 @@ interface Partial {
   readonly length: number;
   readonly createdAt: number;
   readonly pieces: Array<{ offset: number; body: Buffer }>;
+  stored: number;
 }
 
 export interface ReassembledHello {
@@ -77,17 +79,16 @@ export class HelloReassembly {
     }
     if (!p) {
       if (this.partial.size >= this.maxSources && !this.makeRoom()) return 'dropped';
-      p = { messageSeq: f.messageSeq, length: f.length, createdAt: this.now(), pieces: [] };
+      p = { messageSeq: f.messageSeq, length: f.length, createdAt: this.now(), pieces: [], stored: 0 };
       this.partial.set(source, p);
     }
-    if (p.pieces.length >= MAX_FRAGMENTS) {
+    if (p.pieces.length >= MAX_FRAGMENTS || p.stored + f.fragmentLength > 2 * p.length || !this.consistent(p, f)) {
       this.partial.delete(source);
       return 'dropped';
     }
-    if (!this.consistent(p, f)) {
-      this.partial.delete(source);
-      return 'dropped';
-    }
+    // A retransmitted fragment we hold already adds nothing.
+    if (p.pieces.some((x) => x.offset <= f.fragmentOffset && x.offset + x.body.length >= f.fragmentOffset + f.fragmentLength)) return 'incomplete';
+    p.stored += f.fragmentLength;
     p.pieces.push({ offset: f.fragmentOffset, body: Buffer.from(f.body) });
     const body = assemble(p);
     if (!body) return 'incomplete';

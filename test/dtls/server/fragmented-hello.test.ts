@@ -68,6 +68,16 @@ describe('HelloReassembly bounds', () => {
     expect(r.size).toBe(0);
   });
 
+  it('ignores a repeated fragment and refuses to store more than twice the announced length', () => {
+    const r = new HelloReassembly();
+    expect(r.add('a', [frag(100, 0, Buffer.alloc(60))])).toBe('incomplete');
+    expect(r.add('a', [frag(100, 10, Buffer.alloc(40))])).toBe('incomplete'); // covered: not stored
+    expect(r.add('a', [frag(100, 50, Buffer.alloc(20))])).toBe('incomplete'); // 80 stored
+    expect(r.add('a', [frag(100, 40, Buffer.alloc(30))])).toBe('incomplete'); // 110 stored
+    expect(r.add('a', [frag(100, 0, Buffer.alloc(99))])).toBe('dropped'); // would be 209 > 200
+    expect(r.size).toBe(0);
+  });
+
   it('holds at most maxSources young entries, and makes room only by expiry', () => {
     let t = 0;
     const r = new HelloReassembly(2, () => t);
