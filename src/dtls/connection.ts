@@ -33,7 +33,7 @@ export interface ConnectionEvents {
   onRefused?(conn: Connection, what: 'renegotiation_refused'): void;
 }
 
-/** IP and UDP headers: the MTU counts them, the datagram payload does not (RFC 8200 + 768, RFC 791). */
+/** IP and UDP headers: the MTU counts them, the datagram payload does not. IPv4 20 + UDP 8 (RFC 791, RFC 768); IPv6 40 + UDP 8 (RFC 8200). */
 const IPV4_UDP_OVERHEAD = 28;
 const IPV6_UDP_OVERHEAD = 48;
 

@@ -84,8 +84,8 @@ export interface HandshakeOptions {
 /**
  * Transmissions of the client's flight 5 whose Finished authenticates under no candidate key,
  * before the handshake is failed. Counted once per transmission (the first, or a repeat that
- * carries the same ClientKeyExchange again), never per record: a datagram of forged records
- * costs an honest handshake at most one of them.
+ * carries the same ClientKeyExchange again), never per record or datagram: forged records
+ * alone cost an honest handshake at most one of them.
  */
 const UNREADABLE_FINISHED_LIMIT = 2;
 
@@ -235,7 +235,9 @@ export class ServerHandshake {
     // handshake only as the first unreadable record of a transmission of flight 5 (armed by
     // the ClientKeyExchange, first or repeated byte for byte): a client with the wrong key
     // fails each of its retransmissions and gets an answer after the second, while forged
-    // records, however many in a datagram, count at most once per flight the client sent.
+    // records, however many in a datagram, count at most once per copy of the ClientKeyExchange
+    // that arrived. (A forger who can also repeat that message, e.g. an on-path attacker, or
+    // anyone for a plain-PSK one naming a known serial, can still end the handshake.)
     if (this.flight5Armed) {
       this.flight5Armed = false;
       if (++this.unreadableFinished >= UNREADABLE_FINISHED_LIMIT) {
