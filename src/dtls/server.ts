@@ -403,7 +403,8 @@ export class DtlsServer extends EventEmitter {
    */
   private drop(reason: DropReason, address?: string, port?: number, detail?: string): void {
     this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
-    if (address !== undefined) this.log.debug({ address, port, reason, detail }, 'datagram dropped');
+    // Checked first: under a flood, not even the log object is built unless debug is on.
+    if (address !== undefined && this.log.isLevelEnabled('debug')) this.log.debug({ address, port, reason, detail }, 'datagram dropped');
   }
 
   /** Idle sessions and stalled handshakes are closed here, once a second, not by a timer each. */
