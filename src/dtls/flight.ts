@@ -25,6 +25,8 @@ export class RetransmitTimer {
   private timer: NodeJS.Timeout | undefined;
   private timeoutMs: number;
   private count = 0;
+  /** The wait running now ends at the deadline. */
+  private lastWait = false;
 
   constructor(
     private readonly policy: RetransmitPolicy,
@@ -44,7 +46,10 @@ export class RetransmitTimer {
       this.count = 0;
     }
     this.stop();
-    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.min(this.timeoutMs, this.deadline - Date.now())));
+    const untilDeadline = this.deadline - Date.now();
+    // Decided here, not when the timer fires: a timer may fire a millisecond early.
+    this.lastWait = untilDeadline <= this.timeoutMs;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.min(this.timeoutMs, untilDeadline)));
     // A pending retransmission must not keep a process alive on its own.
     this.timer.unref();
   }
@@ -56,7 +61,7 @@ export class RetransmitTimer {
 
   private fire(): void {
     this.timer = undefined;
-    if (Date.now() >= this.deadline) return this.onGiveUp(true);
+    if (this.lastWait) return this.onGiveUp(true);
     if (this.count >= this.policy.maxRetransmits) return this.onGiveUp(false);
     this.count++;
     this.timeoutMs = Math.min(this.timeoutMs * 2, this.policy.maxMs);
