@@ -3,7 +3,8 @@
 # Runs as root directly, otherwise through sudo.
 set -euo pipefail
 
-# golang-go and miekg/pkcs11 build the reference Go program of the write-up (conformance test).
+# golang-go and miekg/pkcs11 build the reference Go program of the write-up (conformance test);
+# pion/dtls also builds the small-MTU interop client (test/peers/pion-client).
 # iproute2 and nftables make the cluster tests' network namespaces and load balancer (test/cluster).
 PACKAGES=(softhsm2 opensc libcoap3-bin gnutls-bin tshark golang-go golang-github-miekg-pkcs11-dev iproute2 nftables)
 

@@ -11,7 +11,9 @@ import type { DtlsServerConfig } from './dtls/config.js';
 import type { HandshakeResult } from './dtls/server-handshake.js';
 import type { DtlsSession } from './dtls/session.js';
 import { CoapEndpoint } from './coap/endpoint.js';
-import { IdentityPattern, mapIdentityResolver, peerIdentity } from './coap/identity-map.js';
+import { decodeUtf8, IdentityPattern, mapIdentityResolver, peerIdentity } from './coap/identity-map.js';
+import type { PskRefusal } from './dtls/psk.js';
+import { pskLookupFromResolver } from './psk-lookup.js';
 import { Router } from './coap/router.js';
 import { CachingResolver, type CacheOptions } from './keys/cache.js';
 import { DenyListResolver } from './keys/deny-list.js';
@@ -132,7 +134,7 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
   const keylog = options.keylog ? new KeyLogWriter(options.keylog) : undefined;
   if (keylog) logger.warn({ keylog: keylog.path }, keyLogWarning(keylog.path));
 
-  const dtls = new DtlsServer({ ...options.dtls, resolver: keys, logger });
+  const dtls = new DtlsServer({ ...options.dtls, pskLookup: pskLookupFromResolver(keys, (id) => refusalOf(id, pattern, denyList)), logger });
   metrics.attach(dtls);
   if (keylog) dtls.on('session', (_conn: unknown, r: HandshakeResult) => keylog.log(r));
 
@@ -204,6 +206,18 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
       dtls.on(event, listener);
     },
   };
+}
+
+/** Why no key was found for `identity`: the pattern refused it, the deny list has it, or neither. */
+function refusalOf(identity: Buffer, pattern: IdentityPattern | undefined, denyList: DenyListResolver | undefined): PskRefusal {
+  let serial = identity;
+  if (pattern) {
+    const text = decodeUtf8(identity);
+    const parts = text === undefined ? undefined : pattern.match(text);
+    if (!parts) return 'identity_pattern_mismatch';
+    serial = Buffer.from(parts.serial, 'utf8');
+  }
+  return denyList?.denies(serial) ? 'identity_denied' : 'unknown_psk_identity';
 }
 
 function routerLogger(logger: Logger) {

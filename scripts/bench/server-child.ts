@@ -50,11 +50,7 @@ async function bindPlainSocket(): Promise<dgram.Socket> {
 }
 
 if (mode === 'null') {
-  const resolver: KeyResolver = {
-    resolve: async () => [{ psk: Buffer.from(CONSTANT_PSK), keyLabel: 'null' }],
-    close: async () => {},
-  };
-  const dtls = new DtlsServer({ resolver });
+  const dtls = new DtlsServer({ pskLookup: async () => [{ psk: Buffer.from(CONSTANT_PSK), tag: 'null' }] });
   dtls.on('data', (address: string, p: number, data: Buffer) => {
     const reply = ackInPlace(data);
     if (reply) dtls.send(address, p, reply);

@@ -44,7 +44,7 @@ export class IdentityPattern {
   }
 }
 
-function decodeUtf8(bytes: Buffer): string | undefined {
+export function decodeUtf8(bytes: Buffer): string | undefined {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {

@@ -53,8 +53,8 @@ import { parseServerKeyExchangeEcdhePsk, parseServerKeyExchangePsk } from './han
 import { ecdhePskPremaster, pskPremaster } from './premaster.js';
 import { computeExtendedMasterSecret, computeMasterSecret, computeVerifyData, deriveKeyBlock } from './prf.js';
 import { HandshakeReassembler, type HandshakeMessage } from './reassembler.js';
-import { encodeRecord, parseRecords, type DTLSRecord } from './record.js';
-import { ReplayWindow } from './replay-window.js';
+import { parseRecords, type DTLSRecord } from './record.js';
+import { RecordLayer } from './record-layer.js';
 
 export interface DtlsClientOptions {
   /** psk_identity (RFC 4279): for this project the device serial. */
@@ -120,13 +120,7 @@ export class DtlsClientSession extends EventEmitter {
   private serverPublic: Buffer | undefined;
   private encryptThenMac = false;
   private masterSecret: Buffer | undefined;
-  private epoch0Seq = 0;
-  private epoch1Seq = 0;
-  private writeProtection: RecordProtection | undefined;
-  private readProtection: RecordProtection | undefined;
-  private readonly window0 = new ReplayWindow();
-  private readonly window1 = new ReplayWindow();
-  private writeEpoch = 0;
+  private readonly records = new RecordLayer();
 
   constructor(options: DtlsClientOptions, private readonly sendDatagram: (datagram: Buffer) => void) {
     super();
@@ -185,29 +179,19 @@ export class DtlsClientSession extends EventEmitter {
   // --- inbound ---
 
   private onRecord(r: DTLSRecord): void {
-    let plaintext: Buffer | undefined;
-    if (r.epoch === 0) {
-      if (this.window0.isDuplicate(r.sequenceNumber)) return;
-      plaintext = r.fragment;
-      this.window0.accept(r.sequenceNumber);
-    } else if (r.epoch === 1 && this.readProtection) {
-      if (this.window1.isDuplicate(r.sequenceNumber)) return;
-      plaintext = this.readProtection.open(r.type, r.version, r.epoch, r.sequenceNumber, r.fragment);
-      if (!plaintext) return; // RFC 6347 4.1.2.7: drop what does not authenticate
-      this.window1.accept(r.sequenceNumber);
-    } else {
-      return;
-    }
+    // RFC 6347 4.1.2.7: what does not authenticate, or has no keys (epoch 0 once established), is dropped.
+    const plaintext = this.records.open(r);
+    if (!plaintext) return;
     switch (r.type) {
       case ContentType.application_data:
-        if (r.epoch === 1 && this.state === 'established') {
+        if (r.epoch > 0 && this.state === 'established') {
           if (this.onData) this.onData(plaintext);
           else this.emit('data', plaintext);
         }
         return;
       case ContentType.handshake:
-        // Epoch-0 handshake data after our keys are in use is the server repeating its flight.
-        if (r.epoch === 0 && this.state === 'established') return;
+        // Established: the server repeating its final flight (our view is complete).
+        if (this.state === 'established') return;
         return this.onHandshakeRecord(plaintext);
       case ContentType.alert:
         return this.onAlert(plaintext);
@@ -324,8 +308,8 @@ export class DtlsClientSession extends EventEmitter {
     premaster.fill(0);
     const keys = deriveKeyBlock(this.masterSecret, this.clientRandom, serverRandom, suite);
     const opts = { encryptThenMac: this.encryptThenMac };
-    this.writeProtection = suite.createProtection(keys.client, opts);
-    this.readProtection = suite.createProtection(keys.server, opts);
+    this.records.installWriteKeys(suite.createProtection(keys.client, opts), suite.maxExpansion);
+    this.records.installReadKeys(suite.createProtection(keys.server, opts));
     for (const k of [keys.client, keys.server]) {
       k.macKey.fill(0);
       k.encKey.fill(0);
@@ -347,6 +331,8 @@ export class DtlsClientSession extends EventEmitter {
     this.timer.stop();
     this.flight = [];
     this.masterSecret!.fill(0);
+    // The handshake is over: epoch-0 records (unauthenticated) are never read again.
+    this.records.retireOldEpochs();
     this.state = 'established';
     this.emit('established');
   }
@@ -414,23 +400,25 @@ export class DtlsClientSession extends EventEmitter {
     for (const it of this.flight) {
       if (it.kind === 'ccs') {
         push(this.record(ContentType.change_cipher_spec, 0, CCS_BODY));
+        // RFC 5246 7.1: our records after our ChangeCipherSpec use the new keys, not before.
+        this.records.changeCipherSpecSent(0);
         continue;
       }
-      const maxBody = budget - 13 - 12 - (it.epoch === 0 ? 0 : this.suite!.maxExpansion);
+      const maxBody = budget - 13 - 12 - this.records.expansion(it.epoch);
       for (const frag of fragmentHandshake(it.msgType, it.messageSeq, it.body, maxBody)) push(this.record(ContentType.handshake, it.epoch, frag));
     }
     if (batch.length > 0) this.sendDatagram(batch.length === 1 ? batch[0]! : Buffer.concat(batch, size));
   }
 
   private record(type: number, epoch: number, plaintext: Buffer): Buffer {
-    if (epoch === 0) return encodeRecord(type, DTLS_1_2, 0, this.epoch0Seq++, plaintext);
-    const seq = this.epoch1Seq++;
-    this.writeEpoch = 1;
-    return encodeRecord(type, DTLS_1_2, 1, seq, this.writeProtection!.seal(type, DTLS_1_2, 1, seq, plaintext));
+    const rec = this.records.seal(type, plaintext, epoch);
+    if (!rec) throw new DtlsClientError(`no write keys or sequence numbers left in epoch ${epoch}`);
+    return rec;
   }
 
+  /** A record in the current write epoch: plaintext until our ChangeCipherSpec went out. */
   private protect(type: number, plaintext: Buffer): Buffer {
-    return this.record(type, this.writeEpoch, plaintext);
+    return this.record(type, this.records.currentWriteEpoch, plaintext);
   }
 
   private fail(reason: string, alert?: number, sendAlert = true, received?: number): void {

@@ -15,11 +15,22 @@ export interface DtlsServerConfig {
   identityHint: Buffer;
   /** Refuse clients that do not offer RFC 7627's extended master secret. */
   requireExtendedMasterSecret: boolean;
+  /**
+   * Choose TLS_PSK_WITH_AES_128_CBC_SHA256 also for a client that does not offer RFC 7366
+   * encrypt_then_mac. Off: MAC-then-encrypt CBC here still has a Lucky-13 timing channel (the
+   * number of SHA-256 compressions depends on the padding), so such a client gets another
+   * suite or handshake_failure. On only for a device that can do nothing else.
+   */
+  allowCbcWithoutEncryptThenMac: boolean;
   /** Path MTU in bytes, IP and UDP headers included; flights are fragmented to fit. */
   mtu: number;
   /** An established session with no traffic for this long is closed. */
   idleTimeoutMs: number;
-  /** A handshake not finished after this long is dropped. */
+  /**
+   * A handshake not finished this long after its cookie-verified ClientHello is dropped, and
+   * flight 4 is not retransmitted past it: with the default policy (1 s, doubling) it goes out
+   * at 0, 1, 3, 7 and 15 s, and the handshake ends at 30 s with reason handshake_timeout.
+   */
   handshakeTimeoutMs: number;
   retransmit: RetransmitPolicy;
   /** Established sessions at most; past it the idlest one is evicted for a new handshake. */
@@ -51,6 +62,7 @@ export const DEFAULT_DTLS_CONFIG: DtlsServerConfig = {
   groups: DEFAULT_GROUPS,
   identityHint: Buffer.alloc(0),
   requireExtendedMasterSecret: false,
+  allowCbcWithoutEncryptThenMac: false,
   mtu: 1280, // the IPv6 minimum: safe on any path without discovery
   idleTimeoutMs: 10 * 60_000,
   handshakeTimeoutMs: 30_000,

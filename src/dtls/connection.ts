@@ -1,15 +1,13 @@
 /**
- * One peer (address and port) after its cookie verified: the record layer state of both
- * directions (epochs, sequence numbers, anti-replay windows, record protection), the
- * handshake while it runs, and then the established session.
+ * One peer (address and port) after its cookie verified: the handshake while it runs, then the
+ * established session. The record layer (epochs, windows, protection) is `RecordLayer`; this
+ * file is the policy over it once the handshake is done: which alerts end the session, when
+ * the final flight is sent again, and that renegotiation is refused.
  */
-import type { RecordProtection } from './ciphers/types.js';
 import {
   AlertDescription,
   AlertLevel,
   ContentType,
-  DTLS_1_0,
-  DTLS_1_2,
   HANDSHAKE_HEADER_LENGTH,
   HandshakeType,
   RECORD_HEADER_LENGTH,
@@ -17,34 +15,27 @@ import {
 import type { FlightItem } from './flight.js';
 import { fragmentHandshake, parseHandshakeFragments } from './handshake/header.js';
 import { encodeAlert, parseAlert } from './alert.js';
-import { encodeRecord, type DTLSRecord } from './record.js';
-import { ReplayWindow } from './replay-window.js';
+import type { DTLSRecord } from './record.js';
+import { MAX_PLAINTEXT_LENGTH, RecordLayer } from './record-layer.js';
+import type { RecordProtection } from './ciphers/types.js';
 import type { HandshakeHost, HandshakeResult, ServerHandshake } from './server-handshake.js';
-import type { PeerIdentity } from '../coap/types.js';
-import type { DtlsSession } from './session.js';
+import type { HandshakeFailure } from './reasons.js';
+import type { DtlsSession, PeerDescription } from './session.js';
 
 export interface ConnectionEvents {
   /** Writes one datagram to the peer. */
   sendDatagram(datagram: Buffer): void;
   onEstablished(conn: Connection, result: HandshakeResult): void;
   onData(conn: Connection, data: Buffer): void;
-  onClosed(conn: Connection, reason: string, failedHandshake: boolean): void;
+  /** `failure` is set when the handshake never completed, with why. */
+  onClosed(conn: Connection, reason: string, failure: HandshakeFailure | undefined): void;
+  /** A record the policy refused (renegotiation), for the drop counters. */
+  onRefused?(conn: Connection, what: 'renegotiation_refused'): void;
 }
 
-interface ReadState {
-  readonly protection: RecordProtection | null;
-  readonly window: ReplayWindow;
-}
-
-interface WriteState {
-  readonly protection: RecordProtection | null;
-  /** Bytes the protection adds to a record (explicit nonce, tag or MAC and padding). */
-  readonly expansion: number;
-  seq: number;
-}
-
-/** IPv4 and UDP headers: the MTU counts them, the datagram payload does not. */
-const IP_UDP_OVERHEAD = 28;
+/** IP and UDP headers: the MTU counts them, the datagram payload does not. IPv4 20 + UDP 8 (RFC 791, RFC 768); IPv6 40 + UDP 8 (RFC 8200). */
+const IPV4_UDP_OVERHEAD = 28;
+const IPV6_UDP_OVERHEAD = 48;
 
 const CCS_BODY = Buffer.from([1]);
 const EMPTY = Buffer.alloc(0);
@@ -53,16 +44,17 @@ export class Connection implements HandshakeHost, DtlsSession {
   state: 'handshaking' | 'established' | 'closed' = 'handshaking';
   handshake: ServerHandshake | undefined;
   session: HandshakeResult | undefined;
-  /** Who the handshake proved the peer to be, as the CoAP side sees it. */
-  peerIdentity: PeerIdentity | undefined;
+  /** Who the handshake proved the peer to be, built once at the handshake's end. */
+  peerDescription: PeerDescription | undefined;
+  /** Last authenticated record (or, while handshaking, the creation): what the idle timeout counts from. */
   lastActivity = Date.now();
   /** What a failed handshake had learned, for its log line: identity (if it got that far) and suite. */
-  failedHandshake: { identity?: Buffer; suiteName: string } | undefined;
+  failedHandshake: { identity?: Buffer; suiteName: string; failure: HandshakeFailure; detail?: string } | undefined;
   readonly createdAt = Date.now();
-  private readonly reads = new Map<number, ReadState>();
-  private readonly writes = new Map<number, WriteState>();
-  private writeEpoch = 0;
+  private readonly records: RecordLayer;
+  private readonly overhead: number;
   private lastFinalFlightAt = 0;
+  private failure: { reason: HandshakeFailure; detail?: string } | undefined;
 
   constructor(
     readonly address: string,
@@ -72,8 +64,8 @@ export class Connection implements HandshakeHost, DtlsSession {
     /** Epoch-0 sequence numbers continue past the ClientHello's, so OpenSSL does not see a replay. */
     firstWriteSeq: number,
   ) {
-    this.reads.set(0, { protection: null, window: new ReplayWindow() });
-    this.writes.set(0, { protection: null, expansion: 0, seq: firstWriteSeq });
+    this.records = new RecordLayer(firstWriteSeq);
+    this.overhead = address.includes(':') ? IPV6_UDP_OVERHEAD : IPV4_UDP_OVERHEAD;
   }
 
   get key(): string {
@@ -87,11 +79,11 @@ export class Connection implements HandshakeHost, DtlsSession {
   }
 
   get identityText(): string {
-    return this.peerIdentity?.identity ?? '';
+    return this.peerDescription?.identity ?? '';
   }
 
   get pskTag(): string {
-    return this.session?.keyLabel ?? '';
+    return this.session?.pskTag ?? '';
   }
 
   get cipherSuite(): string {
@@ -110,40 +102,59 @@ export class Connection implements HandshakeHost, DtlsSession {
     this.handshake = h;
   }
 
+  /** The records of one datagram. */
   onRecords(records: readonly DTLSRecord[]): void {
-    this.lastActivity = Date.now();
     for (const r of records) {
       if (this.state === 'closed') return;
       this.onRecord(r);
     }
   }
 
-  /** Encrypts application data in the current epoch; false when the session is not established. */
-  sendApplicationData(data: Buffer): boolean {
-    if (this.state !== 'established') return false;
-    this.events.sendDatagram(this.protect(ContentType.application_data, this.writeEpoch, data));
-    return true;
+  /**
+   * For a session that has a new handshake pending on the same address and port: takes the
+   * records this session can authenticate and returns the rest for the handshake.
+   */
+  takeOwnRecords(records: readonly DTLSRecord[]): DTLSRecord[] {
+    const rest: DTLSRecord[] = [];
+    for (const r of records) {
+      if (this.state !== 'closed' && this.records.canRead(r.epoch) && this.records.isFresh(r)) {
+        const plaintext = this.records.open(r);
+        if (plaintext) {
+          this.onAuthenticated(r, plaintext);
+          continue;
+        }
+      }
+      rest.push(r);
+    }
+    return rest;
   }
 
+  /** Encrypts application data in the current write epoch; false when the session is not established. */
+  sendApplicationData(data: Buffer): boolean {
+    if (this.state !== 'established' || data.length > MAX_PLAINTEXT_LENGTH) return false;
+    return this.sendRecord(ContentType.application_data, data);
+  }
+
+  /** An alert in the current write epoch: plaintext until our ChangeCipherSpec has gone out. */
   sendAlert(level: number, description: number): void {
-    this.events.sendDatagram(this.protect(ContentType.alert, this.writeEpoch, encodeAlert(level, description)));
+    this.sendRecord(ContentType.alert, encodeAlert(level, description));
   }
 
   /** Ends the session: sends close_notify when asked, forgets keys, tells the server. */
-  close(reason: string, notify: boolean): void {
+  close(reason: string, notify: boolean, failure?: HandshakeFailure): void {
     if (this.state === 'closed') return;
     if (notify) this.sendAlert(AlertLevel.warning, AlertDescription.close_notify);
-    const failedHandshake = this.state === 'handshaking';
-    if (failedHandshake && this.handshake) {
-      this.failedHandshake = { identity: this.handshake.peerIdentity, suiteName: this.handshake.suiteName };
+    const handshaking = this.state === 'handshaking';
+    const why = handshaking ? (this.failure ?? { reason: failure ?? 'server_closing' }) : undefined;
+    if (why) {
+      this.failedHandshake = { identity: this.handshake?.peerIdentity, suiteName: this.handshake?.suiteName ?? '', failure: why.reason, detail: why.detail };
     }
     this.state = 'closed';
     this.handshake?.dispose();
     this.handshake = undefined;
     this.session?.masterSecret.fill(0);
-    this.reads.clear();
-    this.writes.clear();
-    this.events.onClosed(this, reason, failedHandshake);
+    this.records.clear();
+    this.events.onClosed(this, reason, why?.reason);
   }
 
   // --- HandshakeHost ---
@@ -151,79 +162,85 @@ export class Connection implements HandshakeHost, DtlsSession {
   transmit(items: readonly FlightItem[]): void {
     if (this.state === 'closed') return;
     const records: Buffer[] = [];
+    const push = (rec: Buffer | undefined): void => {
+      if (rec) records.push(rec);
+    };
     for (const item of items) {
       if (item.kind === 'change_cipher_spec') {
-        records.push(this.protect(ContentType.change_cipher_spec, item.epoch, CCS_BODY));
+        push(this.records.seal(ContentType.change_cipher_spec, CCS_BODY, item.epoch));
+        // RFC 5246 7.1: our records after our ChangeCipherSpec use the new keys, not before.
+        this.records.changeCipherSpecSent(item.epoch);
         continue;
       }
-      const expansion = this.writes.get(item.epoch)?.expansion ?? 0;
-      const maxBody = this.mtu - IP_UDP_OVERHEAD - RECORD_HEADER_LENGTH - HANDSHAKE_HEADER_LENGTH - expansion;
+      const expansion = this.records.expansion(item.epoch);
+      const maxBody = this.mtu - this.overhead - RECORD_HEADER_LENGTH - HANDSHAKE_HEADER_LENGTH - expansion;
       for (const frag of fragmentHandshake(item.msgType, item.messageSeq, item.body, maxBody)) {
-        records.push(this.protect(ContentType.handshake, item.epoch, frag));
+        push(this.records.seal(ContentType.handshake, frag, item.epoch));
       }
     }
     this.sendPacked(records);
   }
 
   installEpoch1(read: RecordProtection, write: RecordProtection, expansion: number): void {
-    this.reads.set(1, { protection: read, window: new ReplayWindow() });
-    this.writes.set(1, { protection: write, expansion, seq: 0 });
-    this.writeEpoch = 1;
+    this.records.installReadKeys(read);
+    this.records.installWriteKeys(write, expansion);
   }
 
   replay(records: DTLSRecord[]): void {
     this.onRecords(records);
   }
 
-  fail(alert: number, reason: string): void {
+  fail(alert: number, reason: HandshakeFailure, detail?: string): void {
     if (this.state === 'closed') return;
-    // Alerts during the handshake go in epoch 0 unless keys are in place for the client.
+    this.failure = { reason, detail };
+    // In the current write epoch: epoch 0 until our CCS, which a failed handshake never sent.
     this.sendAlert(AlertLevel.fatal, alert);
-    this.close(reason, false);
+    this.close(detail ? `${reason}: ${detail}` : reason, false);
   }
 
   complete(result: HandshakeResult): void {
     this.session = result;
-    this.peerIdentity = Object.freeze({
+    this.peerDescription = Object.freeze({
       identity: result.identity.toString('utf8'),
       identityBytes: result.identity,
-      keyLabel: result.keyLabel,
+      pskTag: result.pskTag,
       cipherSuite: result.suiteName,
     });
+    // The handshake is over: nothing below the read epoch (epoch 0, unauthenticated) is read again.
+    this.records.retireOldEpochs();
     this.state = 'established';
     this.handshake = undefined;
+    this.lastActivity = Date.now();
     this.events.onEstablished(this, result);
   }
 
   // --- inbound ---
 
   private onRecord(r: DTLSRecord): void {
-    // A first ClientHello may carry the DTLS 1.0 record version; after that only 1.2.
-    if (r.version !== DTLS_1_2 && !(r.version === DTLS_1_0 && r.epoch === 0)) return;
     if (this.handshake?.isBusy) {
       this.handshake.enqueue(r);
       return;
     }
-    const read = this.reads.get(r.epoch);
     let plaintext: Buffer | undefined;
-    if (read) {
-      if (read.window.isDuplicate(r.sequenceNumber)) return;
-      plaintext = read.protection
-        ? read.protection.open(r.type, r.version, r.epoch, r.sequenceNumber, r.fragment)
-        : r.fragment;
-      if (!plaintext) return; // RFC 6347 4.1.2.7: records that do not authenticate are dropped
-      read.window.accept(r.sequenceNumber);
-    } else if (r.epoch === 1 && this.handshake) {
+    if (this.records.canRead(r.epoch)) {
+      plaintext = this.records.open(r);
+    } else if (r.epoch === 1 && this.handshake && this.records.isFresh(r)) {
+      // Epoch-1 keys are not chosen yet: the handshake tries each candidate key's.
       plaintext = this.handshake.openEpoch1(r);
-      if (!plaintext) return;
-      this.reads.get(1)?.window.accept(r.sequenceNumber);
-    } else {
-      return;
+      if (plaintext) this.records.accept(r);
     }
-    this.dispatch(r, plaintext);
+    // RFC 6347 4.1.2.7: records that do not authenticate (or have no keys) are dropped.
+    if (plaintext) this.onAuthenticated(r, plaintext);
   }
 
-  private dispatch(r: DTLSRecord, plaintext: Buffer): void {
+  private onAuthenticated(r: DTLSRecord, plaintext: Buffer): void {
+    if (plaintext.length > MAX_PLAINTEXT_LENGTH) {
+      // RFC 5246 6.2.1 and 7.2.2: authenticated, and too long: the peer is broken.
+      if (this.state === 'handshaking') return this.fail(AlertDescription.record_overflow, 'record_overflow');
+      this.sendAlert(AlertLevel.fatal, AlertDescription.record_overflow);
+      return this.close('record_overflow', false);
+    }
+    if (r.epoch > 0) this.lastActivity = Date.now();
     switch (r.type) {
       case ContentType.handshake:
         return this.onHandshake(r, plaintext);
@@ -233,7 +250,7 @@ export class Connection implements HandshakeHost, DtlsSession {
         return this.onAlert(plaintext);
       case ContentType.application_data:
         // Application data is only ever valid under the negotiated keys.
-        if (this.state === 'established' && r.epoch === this.writeEpoch && r.epoch > 0) this.events.onData(this, plaintext);
+        if (this.state === 'established' && r.epoch > 0) this.events.onData(this, plaintext);
         return;
     }
   }
@@ -241,15 +258,19 @@ export class Connection implements HandshakeHost, DtlsSession {
   private onHandshake(r: DTLSRecord, plaintext: Buffer): void {
     if (this.handshake) return this.handshake.onHandshakeFragment(plaintext);
     if (this.state !== 'established') return;
+    // Established: only epoch-1 records get here (the record layer retired epoch 0).
     const fragments = parseHandshakeFragments(plaintext);
     if (!fragments) return;
-    if (r.epoch > 0 && fragments.some((f) => f.msgType === HandshakeType.client_hello)) {
+    if (fragments.some((f) => f.msgType === HandshakeType.client_hello)) {
       // RFC 5746 and our policy: no renegotiation; the session goes on.
+      this.events.onRefused?.(this, 'renegotiation_refused');
       this.sendAlert(AlertLevel.warning, AlertDescription.no_renegotiation);
       return;
     }
-    // The client retransmitted flight 5: our final flight was lost. Resend it, at most once a
-    // second, so a replayed flight cannot turn the server into an amplifier.
+    if (!fragments.some((f) => f.msgType === HandshakeType.finished)) return;
+    // The client's Finished again, under its epoch-1 keys: its flight 5 went out again, so our
+    // final flight was lost (RFC 6347 4.2.4). Resend it, at most once a second, so a replayed
+    // flight cannot turn the server into an amplifier.
     const now = Date.now();
     if (this.session && now - this.lastFinalFlightAt >= 1000) {
       this.lastFinalFlightAt = now;
@@ -261,25 +282,29 @@ export class Connection implements HandshakeHost, DtlsSession {
     const alert = parseAlert(plaintext);
     if (!alert) return;
     if (alert.description === AlertDescription.close_notify) {
-      this.close('peer sent close_notify', this.state === 'established');
+      this.close('peer sent close_notify', this.state === 'established', 'peer_alert');
     } else if (alert.level === AlertLevel.fatal) {
-      this.close(`peer sent fatal alert ${alert.description}`, false);
+      this.close(`peer sent fatal alert ${alert.description}`, false, 'peer_alert');
     }
   }
 
   // --- outbound ---
 
-  private protect(type: number, epoch: number, plaintext: Buffer): Buffer {
-    const w = this.writes.get(epoch);
-    if (!w) throw new Error(`no write state for epoch ${epoch}`);
-    const seq = w.seq++;
-    const fragment = w.protection ? w.protection.seal(type, DTLS_1_2, epoch, seq, plaintext) : plaintext;
-    return encodeRecord(type, DTLS_1_2, epoch, seq, fragment);
+  /** One record in the current write epoch; a session whose sequence numbers ran out is closed. */
+  private sendRecord(type: number, plaintext: Buffer): boolean {
+    if (this.state === 'closed') return false;
+    const rec = this.records.seal(type, plaintext);
+    if (rec) {
+      this.events.sendDatagram(rec);
+      return true;
+    }
+    this.close('sequence numbers exhausted', false);
+    return false;
   }
 
   /** Packs records into as few datagrams as the MTU allows. */
   private sendPacked(records: Buffer[]): void {
-    const budget = this.mtu - IP_UDP_OVERHEAD;
+    const budget = this.mtu - this.overhead;
     let batch: Buffer[] = [];
     let size = 0;
     for (const rec of records) {

@@ -4,8 +4,13 @@
  * The cookie proves that the client can receive at the address it claims before the server
  * spends anything on it: no per-client state, no key lookup. It is an HMAC, under a secret
  * that rotates, over the client's address and port and the ClientHello fields that a client
- * must repeat unchanged in its second ClientHello. The previous secret stays valid for one
- * period, so a cookie issued just before a rotation still verifies.
+ * repeats unchanged in its second ClientHello: version, random, cipher suites and compression
+ * methods. Not session_id: RFC 6347 4.2.1 lists it too, but clients that present a session
+ * ticket (mbedTLS 2.28) draw a fresh session_id for each ClientHello, and binding it would
+ * send them HelloVerifyRequests forever; leaving it out weakens nothing the cookie is for
+ * (proof that the client receives at its address; the random still ties the cookie to this
+ * hello). The previous secret stays valid for one period, so a cookie issued just before a
+ * rotation still verifies.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { HmacSha256 } from './hmac.js';
@@ -18,9 +23,12 @@ export interface CookieInput {
   readonly port: number;
   readonly clientVersion: number;
   readonly random: Buffer;
-  readonly sessionId: Buffer;
   readonly cipherSuites: readonly number[];
+  readonly compressionMethods: readonly number[];
 }
+
+/** Why a cookie did not verify, for the debug log line. */
+export type CookieFailure = 'wrong_length' | 'no_match';
 
 export class CookieJar {
   private current = freshSecret();
@@ -40,14 +48,19 @@ export class CookieJar {
   }
 
   verify(input: CookieInput, cookie: Buffer): boolean {
-    if (cookie.length !== COOKIE_LENGTH) return false;
+    return this.check(input, cookie) === undefined;
+  }
+
+  /** undefined when the cookie verifies, else why not (no_match: expired, or another hello's). */
+  check(input: CookieInput, cookie: Buffer): CookieFailure | undefined {
+    if (cookie.length !== COOKIE_LENGTH) return 'wrong_length';
     this.rotateIfDue();
     // Most cookies are answered within the period that issued them; the previous secret is
     // tried only when the current one fails. That timing tells a client only which period its
     // own cookie came from, which it knows anyway; each comparison itself is constant time.
     const message = cookieMessage(input);
-    if (timingSafeEqual(cookieUnder(this.current, message), cookie)) return true;
-    return timingSafeEqual(cookieUnder(this.previous, message), cookie);
+    if (timingSafeEqual(cookieUnder(this.current, message), cookie)) return undefined;
+    return timingSafeEqual(cookieUnder(this.previous, message), cookie) ? undefined : 'no_match';
   }
 
   /** Rotation is lazy (checked on use), so the jar needs no timer to keep a process alive. */
@@ -75,15 +88,23 @@ function cookieUnder(secret: HmacSha256, message: Buffer): Buffer {
   return secret.digest(message).subarray(0, COOKIE_LENGTH);
 }
 
-/** address ‖ port(2) ‖ client_version(2) ‖ random ‖ session_id ‖ cipher_suites(2 each). */
+/**
+ * len(1) ‖ address ‖ port(2) ‖ client_version(2) ‖ len(1) ‖ random ‖ count(2) ‖ cipher_suites(2 each)
+ * ‖ count(1) ‖ compression_methods(1 each): every variable field is prefixed with its length, so
+ * no two inputs make the same message.
+ */
 function cookieMessage(input: CookieInput): Buffer {
   const addressLength = Buffer.byteLength(input.address, 'latin1');
-  const m = Buffer.allocUnsafe(addressLength + 4 + input.random.length + input.sessionId.length + input.cipherSuites.length * 2);
-  let at = m.write(input.address, 0, 'latin1');
+  const m = Buffer.allocUnsafe(1 + addressLength + 4 + 1 + input.random.length + 2 + input.cipherSuites.length * 2 + 1 + input.compressionMethods.length);
+  let at = m.writeUInt8(addressLength & 0xff, 0);
+  at += m.write(input.address, at, 'latin1');
   at = m.writeUInt16BE(input.port, at);
   at = m.writeUInt16BE(input.clientVersion, at);
+  at = m.writeUInt8(input.random.length & 0xff, at);
   at += input.random.copy(m, at);
-  at += input.sessionId.copy(m, at);
+  at = m.writeUInt16BE(input.cipherSuites.length & 0xffff, at);
   for (const suite of input.cipherSuites) at = m.writeUInt16BE(suite, at);
+  at = m.writeUInt8(input.compressionMethods.length & 0xff, at);
+  for (const method of input.compressionMethods) at = m.writeUInt8(method, at);
   return m;
 }

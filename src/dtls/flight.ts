@@ -25,11 +25,16 @@ export class RetransmitTimer {
   private timer: NodeJS.Timeout | undefined;
   private timeoutMs: number;
   private count = 0;
+  /** The wait running now ends at the deadline. */
+  private lastWait = false;
 
   constructor(
     private readonly policy: RetransmitPolicy,
     private readonly onRetransmit: () => void,
-    private readonly onGiveUp: () => void,
+    /** `atDeadline`: the deadline ended the retransmissions, not their count. */
+    private readonly onGiveUp: (atDeadline: boolean) => void,
+    /** Epoch ms past which nothing is retransmitted: the timer gives up then instead. */
+    private readonly deadline = Infinity,
   ) {
     this.timeoutMs = policy.initialMs;
   }
@@ -41,7 +46,10 @@ export class RetransmitTimer {
       this.count = 0;
     }
     this.stop();
-    this.timer = setTimeout(() => this.fire(), this.timeoutMs);
+    const untilDeadline = this.deadline - Date.now();
+    // Decided here, not when the timer fires: a timer may fire a millisecond early.
+    this.lastWait = untilDeadline <= this.timeoutMs;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, Math.min(this.timeoutMs, untilDeadline)));
     // A pending retransmission must not keep a process alive on its own.
     this.timer.unref();
   }
@@ -53,10 +61,8 @@ export class RetransmitTimer {
 
   private fire(): void {
     this.timer = undefined;
-    if (this.count >= this.policy.maxRetransmits) {
-      this.onGiveUp();
-      return;
-    }
+    if (this.lastWait) return this.onGiveUp(true);
+    if (this.count >= this.policy.maxRetransmits) return this.onGiveUp(false);
     this.count++;
     this.timeoutMs = Math.min(this.timeoutMs * 2, this.policy.maxMs);
     this.onRetransmit();

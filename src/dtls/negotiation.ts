@@ -3,6 +3,7 @@
  * which extensions it answers. Pure function of the ClientHello and the configuration, so
  * it is tested without a socket.
  */
+import type { HandshakeFailure } from './reasons.js';
 import type { CipherSuite } from './ciphers/types.js';
 import { CIPHER_SUITES } from './ciphers/index.js';
 import {
@@ -36,7 +37,7 @@ export interface Negotiated {
 
 export interface NegotiationFailure {
   readonly alert: number;
-  readonly reason: string;
+  readonly reason: HandshakeFailure;
 }
 
 export interface NegotiationPolicy {
@@ -46,6 +47,8 @@ export interface NegotiationPolicy {
   readonly groups: readonly number[];
   /** Refuse clients that do not offer extended_master_secret (RFC 7627 section 5.2). */
   readonly requireExtendedMasterSecret: boolean;
+  /** Choose a CBC suite for a client that does not offer encrypt_then_mac (see aes-cbc-sha256.ts). */
+  readonly allowCbcWithoutEncryptThenMac?: boolean;
 }
 
 export const DEFAULT_GROUPS: readonly number[] = [NamedGroup.x25519, NamedGroup.secp256r1];
@@ -53,22 +56,22 @@ export const DEFAULT_GROUPS: readonly number[] = [NamedGroup.x25519, NamedGroup.
 export function negotiate(ch: ClientHello, policy: NegotiationPolicy): Negotiated | NegotiationFailure {
   // DTLS versions count downwards: 1.2 is 0xFEFD, 1.0 is 0xFEFF. A client that cannot do 1.2
   // (a larger number) is refused; one announcing a later version negotiates 1.2.
-  if (ch.clientVersion > DTLS_1_2) return fail(AlertDescription.protocol_version, 'client offers no DTLS 1.2');
-  if (!ch.compressionMethods.includes(0)) return fail(AlertDescription.illegal_parameter, 'null compression not offered');
+  if (ch.clientVersion > DTLS_1_2) return fail(AlertDescription.protocol_version, 'protocol_version');
+  if (!ch.compressionMethods.includes(0)) return fail(AlertDescription.illegal_parameter, 'no_null_compression');
 
   const ems = parseFlagExtension(ch.extensions, ExtensionType.extended_master_secret);
   const etm = parseFlagExtension(ch.extensions, ExtensionType.encrypt_then_mac);
-  if (ems === undefined || etm === undefined) return fail(AlertDescription.decode_error, 'flag extension carries data');
+  if (ems === undefined || etm === undefined) return fail(AlertDescription.decode_error, 'malformed_extension');
   if (policy.requireExtendedMasterSecret && !ems) {
-    return fail(AlertDescription.handshake_failure, 'extended_master_secret required');
+    return fail(AlertDescription.handshake_failure, 'extended_master_secret_required');
   }
 
   const reneg = secureRenegotiation(ch);
-  if (reneg === 'invalid') return fail(AlertDescription.handshake_failure, 'non-empty renegotiation_info on a first handshake');
+  if (reneg === 'invalid') return fail(AlertDescription.handshake_failure, 'bad_renegotiation_info');
 
   const group = pickGroup(ch, policy.groups);
-  const suite = pickSuite(ch, policy.cipherSuites, group !== undefined);
-  if (!suite) return fail(AlertDescription.handshake_failure, 'no cipher suite in common');
+  const suite = pickSuite(ch, policy.cipherSuites, group !== undefined, etm || policy.allowCbcWithoutEncryptThenMac === true);
+  if (!suite) return fail(AlertDescription.handshake_failure, 'no_shared_cipher_suite');
 
   const encryptThenMac = etm && !suite.aead;
   const extensions: Extension[] = [];
@@ -114,16 +117,18 @@ function pickGroup(ch: ClientHello, preference: readonly number[]): number | und
   return preference.find((g) => offered.includes(g));
 }
 
-function pickSuite(ch: ClientHello, preference: readonly number[], haveGroup: boolean): CipherSuite | undefined {
+function pickSuite(ch: ClientHello, preference: readonly number[], haveGroup: boolean, cbcOk: boolean): CipherSuite | undefined {
   for (const id of preference) {
     const suite = CIPHER_SUITES.get(id);
     if (!suite || !ch.cipherSuites.includes(id)) continue;
     if (suite.keyExchange === 'ecdhe_psk' && !haveGroup) continue;
+    // MAC-then-encrypt CBC keeps a Lucky-13 timing channel here: only with encrypt_then_mac.
+    if (!suite.aead && !cbcOk) continue;
     return suite;
   }
   return undefined;
 }
 
-function fail(alert: number, reason: string): NegotiationFailure {
+function fail(alert: number, reason: HandshakeFailure): NegotiationFailure {
   return { alert, reason };
 }

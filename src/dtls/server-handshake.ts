@@ -9,8 +9,8 @@
  *
  * The PSK is looked up after ClientKeyExchange names the identity. That lookup is
  * asynchronous (an HSM call): while it runs, records of this peer are queued (bounded) and
- * every other peer is served. During a master-key rotation the resolver returns several
- * candidate keys; the first whose keys open the client's Finished record wins.
+ * every other peer is served. During a key rotation the lookup returns several candidate
+ * keys; the first whose keys open the client's Finished record wins.
  */
 import { createHash, randomBytes, timingSafeEqual, type Hash } from 'node:crypto';
 import type { RecordProtection } from './ciphers/types.js';
@@ -37,21 +37,24 @@ import {
 } from './prf.js';
 import { HandshakeReassembler, type HandshakeMessage } from './reassembler.js';
 import type { DTLSRecord } from './record.js';
-import type { KeyResolver, PskCandidate } from '../keys/types.js';
+import type { PskKey, PskLookup } from './psk.js';
+import type { HandshakeFailure } from './reasons.js';
 
 /** What the handshake needs from the connection that carries it. */
 export interface HandshakeHost {
   transmit(items: readonly FlightItem[]): void;
+  /** Keys for epoch 1 are known: reading them starts now; writing them starts with our CCS. */
   installEpoch1(read: RecordProtection, write: RecordProtection, expansion: number): void;
   /** Re-feeds records that were queued while the key lookup ran. */
   replay(records: DTLSRecord[]): void;
-  fail(alert: number, reason: string): void;
+  fail(alert: number, reason: HandshakeFailure, detail?: string): void;
   complete(result: HandshakeResult): void;
 }
 
 export interface HandshakeResult {
   readonly identity: Buffer;
-  readonly keyLabel: string;
+  /** The opaque tag the PSK lookup gave the key that verified. */
+  readonly pskTag: string;
   readonly suiteName: string;
   readonly finalFlight: readonly FlightItem[];
   readonly masterSecret: Buffer;
@@ -67,23 +70,30 @@ export interface KeyLookupQueue {
 }
 
 export interface HandshakeOptions {
-  readonly resolver: KeyResolver;
+  readonly pskLookup: PskLookup;
   readonly lookups: KeyLookupQueue;
   readonly identityHint: Buffer;
   readonly maxIdentityLength: number;
   readonly retransmit: RetransmitPolicy;
+  /** The whole handshake ends this long after the cookie-verified ClientHello. */
+  readonly handshakeTimeoutMs: number;
   readonly maxQueuedRecords: number;
   readonly maxReassemblyBytes: number;
 }
 
-/** Epoch-1 records that authenticate under no candidate before the handshake is failed. */
+/**
+ * Transmissions of the client's flight 5 whose Finished authenticates under no candidate key,
+ * before the handshake is failed. Counted once per transmission (the first, or a repeat that
+ * carries the same ClientKeyExchange again), never per record or datagram: forged records
+ * alone cost an honest handshake at most one of them.
+ */
 const UNREADABLE_FINISHED_LIMIT = 2;
 
 type State = 'wait_client_key_exchange' | 'resolving' | 'wait_finished' | 'done' | 'failed';
 
 /** Keys derived for one candidate PSK, kept until the client's Finished picks one. */
 interface CandidateKeys {
-  readonly keyLabel: string;
+  readonly tag: string;
   readonly masterSecret: Buffer;
   readonly clientWrite: RecordProtection;
   readonly serverWrite: RecordProtection;
@@ -104,6 +114,9 @@ export class ServerHandshake {
   private chosen: CandidateKeys | undefined;
   private readonly queued: DTLSRecord[] = [];
   private unreadableFinished = 0;
+  /** A (re)transmission of flight 5 arrived whose Finished has not been counted yet. */
+  private flight5Armed = false;
+  private clientKeyExchange: { readonly messageSeq: number; readonly body: Buffer } | undefined;
 
   constructor(
     private readonly host: HandshakeHost,
@@ -121,7 +134,9 @@ export class ServerHandshake {
     this.timer = new RetransmitTimer(
       options.retransmit,
       () => this.host.transmit(this.flight4),
-      () => this.abort(AlertDescription.handshake_failure, 'peer stopped answering'),
+      (atDeadline) => this.abort(AlertDescription.handshake_failure, atDeadline ? 'handshake_timeout' : 'peer_stopped_answering'),
+      // The handshake timeout bounds the retransmissions too: one deadline, one reason.
+      this.startedAt + options.handshakeTimeoutMs,
     );
   }
 
@@ -180,12 +195,14 @@ export class ServerHandshake {
 
   onHandshakeFragment(plaintext: Buffer): void {
     const fragments = parseHandshakeFragments(plaintext);
-    if (!fragments) return this.abort(AlertDescription.decode_error, 'malformed handshake fragment');
+    if (!fragments) return this.abort(AlertDescription.decode_error, 'malformed_handshake', 'handshake fragment');
     let sawOld = false;
     for (const f of fragments) {
       const r = this.reassembler.add(f);
-      if (r === 'old') sawOld = true;
-      else if (r === 'invalid') return this.abort(AlertDescription.illegal_parameter, 'inconsistent handshake fragments');
+      if (r === 'old') {
+        sawOld = true;
+        if (this.repeatsClientKeyExchange(f)) this.flight5Armed = true;
+      } else if (r === 'invalid') return this.abort(AlertDescription.illegal_parameter, 'inconsistent_fragments');
       // 'over-limit' fragments are dropped; the client retransmits what matters.
     }
     if (sawOld) this.onFlight3Repeated();
@@ -214,13 +231,27 @@ export class ServerHandshake {
         return plain;
       }
     }
-    // RFC 6347 4.1.2.7: a record that does not authenticate is dropped, so that one spoofed
-    // datagram cannot kill an honest handshake. A client with the wrong key fails every
-    // retransmission of its Finished too: after the second failure it gets an answer.
-    if (++this.unreadableFinished >= UNREADABLE_FINISHED_LIMIT) {
-      this.abort(AlertDescription.bad_record_mac, 'Finished does not authenticate under any candidate key (wrong PSK?)');
+    // RFC 6347 4.1.2.7: a record that does not authenticate is dropped. It counts against the
+    // handshake only as the first unreadable record of a transmission of flight 5 (armed by
+    // the ClientKeyExchange, first or repeated byte for byte): a client with the wrong key
+    // fails each of its retransmissions and gets an answer after the second, while forged
+    // records, however many in a datagram, count at most once per copy of the ClientKeyExchange
+    // that arrived. (A forger who can also repeat that message, e.g. an on-path attacker, or
+    // anyone for a plain-PSK one naming a known serial, can still end the handshake.)
+    if (this.flight5Armed) {
+      this.flight5Armed = false;
+      if (++this.unreadableFinished >= UNREADABLE_FINISHED_LIMIT) {
+        this.abort(AlertDescription.bad_record_mac, 'finished_unreadable', 'no candidate key opens the Finished record (wrong PSK?)');
+      }
     }
     return undefined;
+  }
+
+  /** A fragment of the ClientKeyExchange we already took, with the same bytes: flight 5 again. */
+  private repeatsClientKeyExchange(f: { msgType: number; messageSeq: number; length: number; fragmentOffset: number; body: Buffer }): boolean {
+    const cke = this.clientKeyExchange;
+    if (!cke || f.msgType !== HandshakeType.client_key_exchange || f.messageSeq !== cke.messageSeq || f.length !== cke.body.length) return false;
+    return f.body.equals(cke.body.subarray(f.fragmentOffset, f.fragmentOffset + f.body.length));
   }
 
   dispose(): void {
@@ -238,28 +269,30 @@ export class ServerHandshake {
     } else if (this.state === 'wait_finished' && m.msgType === HandshakeType.finished) {
       this.onFinished(m);
     } else {
-      this.abort(AlertDescription.unexpected_message, `unexpected handshake message ${m.msgType}`);
+      this.abort(AlertDescription.unexpected_message, 'unexpected_message', `handshake message ${m.msgType}`);
     }
   }
 
   private onClientKeyExchange(m: HandshakeMessage): void {
     const cke = parseClientKeyExchange(m.body, this.negotiated.suite.keyExchange);
-    if (!cke) return this.abort(AlertDescription.decode_error, 'malformed ClientKeyExchange');
+    if (!cke) return this.abort(AlertDescription.decode_error, 'malformed_handshake', 'ClientKeyExchange');
     if (cke.identity.length === 0 || cke.identity.length > this.options.maxIdentityLength) {
-      return this.abort(AlertDescription.unknown_psk_identity, 'identity length out of bounds');
+      return this.abort(AlertDescription.unknown_psk_identity, 'identity_length');
     }
     let z: Buffer | undefined;
     if (this.ephemeral) {
       z = 'publicKey' in cke && cke.publicKey ? this.ephemeral.computeSecret(cke.publicKey) : undefined;
-      if (!z) return this.abort(AlertDescription.illegal_parameter, 'invalid ECDHE public key');
+      if (!z) return this.abort(AlertDescription.illegal_parameter, 'invalid_ecdhe_key');
     }
     const lookups = this.options.lookups;
     if (lookups.pending >= lookups.max) {
       // Refuse at once rather than queue without bound: the client learns now, and the
       // established sessions never wait behind a backlog of derivations.
-      return this.abort(AlertDescription.internal_error, 'key lookup queue full');
+      return this.abort(AlertDescription.internal_error, 'key_lookup_queue_full');
     }
     this.identity = Buffer.from(cke.identity);
+    this.clientKeyExchange = { messageSeq: m.messageSeq, body: Buffer.from(m.body) };
+    this.flight5Armed = true;
     this.transcript.update(encodeHandshake(m.msgType, m.messageSeq, m.body));
     const sessionHash = this.transcript.copy().digest();
     this.state = 'resolving';
@@ -282,21 +315,26 @@ export class ServerHandshake {
       return true;
     };
     const timer = setTimeout(() => {
-      if (settle()) this.abort(AlertDescription.internal_error, `key lookup timed out after ${lookups.timeoutMs} ms`);
+      if (settle()) this.abort(AlertDescription.internal_error, 'key_lookup_timeout', `after ${lookups.timeoutMs} ms`);
     }, lookups.timeoutMs);
     timer.unref();
     // A resolver that throws instead of rejecting still fails only this handshake.
-    new Promise<PskCandidate[]>((resolve) => resolve(this.options.resolver.resolve(this.identity!))).then(
-      (candidates) => (settle() ? this.onKeysResolved(candidates, z, sessionHash) : wipe(candidates)),
+    new Promise<Awaited<ReturnType<PskLookup>>>((resolve) => resolve(this.options.pskLookup(this.identity!))).then(
+      (found) => {
+        const candidates = 'refused' in found ? [] : found;
+        if (!settle()) return wipe(candidates);
+        if ('refused' in found) return this.abort(AlertDescription.unknown_psk_identity, found.refused);
+        this.onKeysResolved(candidates, z, sessionHash);
+      },
       (err: unknown) => {
-        if (settle()) this.abort(AlertDescription.internal_error, `key lookup failed: ${errorText(err)}`);
+        if (settle()) this.abort(AlertDescription.internal_error, 'key_lookup_failed', errorText(err));
       },
     );
   }
 
-  private onKeysResolved(candidates: PskCandidate[], z: Buffer | undefined, sessionHash: Buffer): void {
+  private onKeysResolved(candidates: readonly PskKey[], z: Buffer | undefined, sessionHash: Buffer): void {
     if (this.finished) return wipe(candidates); // the connection went away while the HSM worked
-    if (candidates.length === 0) return this.abort(AlertDescription.unknown_psk_identity, 'unknown PSK identity');
+    if (candidates.length === 0) return this.abort(AlertDescription.unknown_psk_identity, 'unknown_psk_identity');
     const n = this.negotiated;
     this.candidates = candidates.map((c) => {
       const premaster = z ? ecdhePskPremaster(z, c.psk) : pskPremaster(c.psk);
@@ -307,7 +345,7 @@ export class ServerHandshake {
       const keys = deriveKeyBlock(masterSecret, this.clientHello.random, this.serverRandom, n.suite);
       const opts = { encryptThenMac: n.encryptThenMac };
       const result: CandidateKeys = {
-        keyLabel: c.keyLabel,
+        tag: c.tag,
         masterSecret,
         clientWrite: n.suite.createProtection(keys.client, opts),
         serverWrite: n.suite.createProtection(keys.server, opts),
@@ -320,7 +358,7 @@ export class ServerHandshake {
       return result;
     });
     z?.fill(0);
-    wipe(candidates); // the resolver hands out copies: these bytes are ours to erase
+    wipe(candidates); // the lookup hands out copies: these bytes are ours to erase
     this.state = 'wait_finished';
     const queued = this.queued.splice(0);
     this.host.replay(queued);
@@ -331,13 +369,13 @@ export class ServerHandshake {
 
   private onFinished(m: HandshakeMessage): void {
     const chosen = this.chosen;
-    if (!chosen) return this.abort(AlertDescription.unexpected_message, 'Finished before ChangeCipherSpec');
+    if (!chosen) return this.abort(AlertDescription.unexpected_message, 'unexpected_message', 'Finished before ChangeCipherSpec');
     const fin = parseFinished(m.body);
-    if (!fin) return this.abort(AlertDescription.decode_error, 'malformed Finished');
+    if (!fin) return this.abort(AlertDescription.decode_error, 'malformed_handshake', 'Finished');
     const expected = computeVerifyData(chosen.masterSecret, 'client finished', this.transcript.copy().digest());
     // Constant time: verify_data is a MAC, and a timing oracle on it would help a forger.
     if (!timingSafeEqual(expected, fin.verifyData)) {
-      return this.abort(AlertDescription.decrypt_error, 'client Finished does not verify');
+      return this.abort(AlertDescription.decrypt_error, 'finished_mismatch');
     }
     this.transcript.update(encodeHandshake(m.msgType, m.messageSeq, m.body));
     const serverVerify = computeVerifyData(chosen.masterSecret, 'server finished', this.transcript.digest());
@@ -350,7 +388,7 @@ export class ServerHandshake {
     this.host.transmit(finalFlight);
     this.host.complete({
       identity: this.identity!,
-      keyLabel: chosen.keyLabel,
+      pskTag: chosen.tag,
       suiteName: this.negotiated.suite.name,
       finalFlight,
       masterSecret: chosen.masterSecret,
@@ -366,15 +404,15 @@ export class ServerHandshake {
     return { kind: 'handshake', epoch: 0, msgType, messageSeq, body };
   }
 
-  private abort(alert: number, reason: string): void {
+  private abort(alert: number, reason: HandshakeFailure, detail?: string): void {
     if (this.finished) return;
     this.dispose();
     this.state = 'failed';
-    this.host.fail(alert, reason);
+    this.host.fail(alert, reason, detail);
   }
 }
 
-function wipe(candidates: PskCandidate[]): void {
+function wipe(candidates: readonly PskKey[]): void {
   for (const c of candidates) c.psk.fill(0);
 }
 

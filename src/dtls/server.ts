@@ -3,8 +3,13 @@
  * cookie verifies, then keeps one Connection per address and port.
  *
  * Nothing a datagram contains can throw out of the socket handler: parsers return undefined,
- * and a last-resort catch counts the datagram as dropped. No state is allocated and no key is
- * looked up before the client has echoed a valid cookie (RFC 6347 section 4.2.1).
+ * and a last-resort catch counts the datagram as dropped. No key is looked up and no handshake
+ * state is made before the client has echoed a valid cookie (RFC 6347 section 4.2.1); the one
+ * exception is the bounded buffer of a fragmented ClientHello (hello-reassembly.ts).
+ *
+ * A session lives until close_notify or a fatal alert under its keys, the idle timeout, or a
+ * new handshake from its address:port whose Finished verified (RFC 6347 4.2.8): until then the
+ * new handshake runs beside it, and records go to whichever of the two authenticates them.
  */
 import dgram from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
@@ -16,18 +21,23 @@ import { Connection, peerKey } from './connection.js';
 import { DEFAULT_DTLS_CONFIG, type DtlsServerConfig } from './config.js';
 import { encodeAlert } from './alert.js';
 import { parseClientHello, type ClientHello } from './handshake/client-hello.js';
-import { encodeHandshake, parseHandshakeFragments } from './handshake/header.js';
+import { encodeHandshake, parseHandshakeFragments, type HandshakeFragment } from './handshake/header.js';
+import { HelloReassembly } from './hello-reassembly.js';
 import { encodeHelloVerifyRequest } from './handshake/hello-verify-request.js';
 import { isFailure, negotiate } from './negotiation.js';
-import { encodeRecord, parseRecords, type DTLSRecord } from './record.js';
+import { encodeRecord, MAX_SEQUENCE_NUMBER, parseRecords, type DTLSRecord } from './record.js';
 import { ServerHandshake, type HandshakeResult, type KeyLookupQueue } from './server-handshake.js';
 import { SourceRateLimiter } from './rate-limit.js';
-import type { KeyResolver } from '../keys/types.js';
-import type { PeerIdentity, SecureEndpoint } from '../coap/types.js';
+import type { PskLookup } from './psk.js';
+import type { DropReason, HandshakeFailure } from './reasons.js';
+import type { PeerDescription } from './session.js';
 import { silentLogger, type Logger } from '../log.js';
 
+export type { DropReason, HandshakeFailure } from './reasons.js';
+
 export interface DtlsServerOptions extends Partial<DtlsServerConfig> {
-  resolver: KeyResolver;
+  /** The keys a PSK identity may hold (src/server.ts adapts the key store to it). */
+  pskLookup: PskLookup;
   logger?: Logger;
 }
 
@@ -38,44 +48,44 @@ export interface DtlsListenOptions {
   socket?: dgram.Socket;
 }
 
-export type DropReason =
-  | 'malformed'
-  | 'no_session'
-  | 'bad_cookie_hello'
-  | 'handshake_limit'
-  | 'rate_limited'
-  | 'key_lookup_queue_full'
-  | 'closing'
-  | 'stale_hello'
-  | 'internal';
-
 export interface HandshakeEvent {
   readonly address: string;
   readonly port: number;
   readonly identity?: string;
-  readonly keyLabel?: string;
+  /** The opaque tag of the key that verified (see PskKey.tag). */
+  readonly pskTag?: string;
   readonly cipherSuite?: string;
   readonly durationMs: number;
   readonly result: 'ok' | 'failed';
-  readonly reason?: string;
+  /** A code from HANDSHAKE_FAILURES when the handshake failed. */
+  readonly reason?: HandshakeFailure;
+  /** Free text for the log line, never a metric label. */
+  readonly detail?: string;
 }
 
 interface InitialHello {
   readonly hello: ClientHello;
   readonly messageSeq: number;
   readonly body: Buffer;
+  /** For a reassembled hello: the record of its fragments with the highest sequence number. */
+  readonly record?: DTLSRecord;
 }
 
-export class DtlsServer extends EventEmitter implements SecureEndpoint {
+export class DtlsServer extends EventEmitter {
   readonly config: DtlsServerConfig;
-  private readonly resolver: KeyResolver;
+  private readonly pskLookup: PskLookup;
   private readonly log: Logger;
   private readonly cookies: CookieJar;
+  /** Established sessions by address and port. */
   private readonly connections = new Map<string, Connection>();
+  /**
+   * Handshakes by address and port. One may run while that address:port still has a session
+   * (RFC 6347 4.2.8): the old session stays until the new handshake's Finished verifies.
+   */
+  private readonly pending = new Map<string, Connection>();
   private lastFound: Connection | undefined;
   private socket: dgram.Socket | undefined;
   private sweeper: NodeJS.Timeout | undefined;
-  private handshakes = 0;
   /**
    * Datagrams handed to the socket whose send has not completed yet, counted only once close()
    * began: a completion callback costs a tick per datagram, and only the close_notify alerts
@@ -90,13 +100,14 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
   private accepting = true;
   private readonly lookups: KeyLookupQueue;
   private readonly rateLimiter: SourceRateLimiter;
+  private readonly helloFragments = new HelloReassembly();
   readonly stats = { datagrams: 0, dropped: {} as Record<string, number>, handshakesOk: 0, handshakesFailed: 0 };
 
   constructor(options: DtlsServerOptions) {
     super();
-    const { resolver, logger, ...overrides } = options;
+    const { pskLookup, logger, ...overrides } = options;
     this.config = { ...DEFAULT_DTLS_CONFIG, ...overrides };
-    this.resolver = resolver;
+    this.pskLookup = pskLookup;
     this.log = logger ?? silentLogger();
     this.cookies = new CookieJar(this.config.cookieRotationMs);
     this.lookups = { pending: 0, max: this.config.maxPendingKeyLookups, timeoutMs: this.config.keyLookupTimeoutMs };
@@ -151,7 +162,8 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
     this.accepting = false;
     this.tracking = true;
     if (this.sweeper) clearInterval(this.sweeper);
-    for (const conn of [...this.connections.values()]) conn.close('server closing', conn.state === 'established');
+    for (const conn of [...this.pending.values()]) conn.close('server closing', false, 'server_closing');
+    for (const conn of [...this.connections.values()]) conn.close('server closing', true);
     // Closing the socket would cancel datagrams still queued in it: the close_notify alerts.
     if (this.sending > 0) {
       await new Promise<void>((resolve) => {
@@ -169,23 +181,25 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
   }
 
   get sessionCount(): number {
-    return this.connections.size - this.handshakes;
+    return this.connections.size;
   }
 
   get handshakeCount(): number {
-    return this.handshakes;
+    return this.pending.size;
   }
 
-  // --- SecureEndpoint ---
+  // --- by address and port (the node-coap front until the session-based CoAP layer replaces it) ---
 
+  /** Encrypts and sends to the session of address:port; false when there is none. */
   send(address: string, port: number, data: Buffer): boolean {
     const conn = this.find(address, port);
     return conn ? conn.sendApplicationData(data) : false;
   }
 
-  peer(address: string, port: number): PeerIdentity | undefined {
+  /** Who the session of address:port is, or undefined. */
+  peer(address: string, port: number): PeerDescription | undefined {
     // Built once per session (at the handshake's end): node-coap asks several times per request.
-    return this.find(address, port)?.peerIdentity;
+    return this.find(address, port)?.peerDescription;
   }
 
   /**
@@ -218,66 +232,112 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
 
   private route(msg: Buffer, address: string, port: number): void {
     const { records } = parseRecords(msg);
-    if (records.length === 0) return this.drop('malformed');
+    if (records.length === 0) return this.drop('malformed', address, port);
     const conn = this.find(address, port);
+    const handshake = this.pending.size > 0 ? this.pending.get(peerKey(address, port)) : undefined;
     const first = records[0];
     if (first.epoch === 0 && first.type === ContentType.handshake) {
-      const initial = readInitialClientHello(first);
-      if (initial) return this.onClientHello(initial, first, address, port, conn);
+      const initial = readInitialClientHello(first) ?? this.reassembleClientHello(records, address, port);
+      if (initial === 'dropped') return this.drop('fragmented_hello', address, port);
+      if (initial === 'incomplete') return;
+      if (initial) return this.onClientHello(initial, initial.record ?? first, address, port, conn, handshake);
     }
-    if (!conn) return this.drop('no_session');
-    conn.onRecords(records);
+    if (conn && handshake) {
+      // Both an old session and a new handshake: each record goes to whichever authenticates it.
+      const rest = conn.takeOwnRecords(records);
+      if (rest.length > 0) handshake.onRecords(rest);
+      return;
+    }
+    const target = conn ?? handshake;
+    if (!target) return this.drop('no_session', address, port);
+    target.onRecords(records);
   }
 
-  private onClientHello(initial: InitialHello, record: DTLSRecord, address: string, port: number, conn: Connection | undefined): void {
-    if (!this.accepting) return this.drop('closing');
+  /**
+   * The client_hello fragments of a datagram (one or several records), into the bounded
+   * pre-cookie buffer of their source. undefined when the datagram holds none.
+   */
+  private reassembleClientHello(records: readonly DTLSRecord[], address: string, port: number): InitialHello | 'incomplete' | 'dropped' | undefined {
+    const fragments: HandshakeFragment[] = [];
+    let last: DTLSRecord | undefined;
+    for (const r of records) {
+      if (r.epoch !== 0 || r.type !== ContentType.handshake) continue;
+      const fs = parseHandshakeFragments(r.fragment);
+      if (!fs || !fs.every((f) => f.msgType === HandshakeType.client_hello)) continue;
+      fragments.push(...fs);
+      if (!last || r.sequenceNumber > last.sequenceNumber) last = r;
+    }
+    if (fragments.length === 0 || !last) return undefined;
+    const whole = this.helloFragments.add(peerKey(address, port), fragments);
+    if (typeof whole === 'string') {
+      return whole; // a dropped one is logged by drop()
+    }
+    const hello = parseClientHello(whole.body);
+    if (!hello) return 'dropped';
+    // The record that completed it stands for the hello: its sequence number is the one the
+    // HelloVerifyRequest echoes and ours continue past (the highest of the fragments' records).
+    return { hello, messageSeq: whole.messageSeq, body: whole.body, record: last };
+  }
+
+  private onClientHello(initial: InitialHello, record: DTLSRecord, address: string, port: number, conn: Connection | undefined, pending: Connection | undefined): void {
+    if (!this.accepting) return this.drop('closing', address, port);
     const ch = initial.hello;
     // The same ClientHello again: our flight 4 was lost on its way.
-    if (conn?.handshake && conn.handshake.clientHello.random.equals(ch.random)) {
-      conn.handshake.onFlight3Repeated();
+    if (pending?.handshake && pending.handshake.clientHello.random.equals(ch.random)) {
+      pending.handshake.onFlight3Repeated();
       return;
     }
     // A late copy of the ClientHello that made the current session: the network duplicated or
     // delayed it. Taking it as a reboot would kill the session it already created.
-    if (conn?.session?.clientRandom.equals(ch.random)) return this.drop('stale_hello');
-    const cookieInput = { address, port, clientVersion: ch.clientVersion, random: ch.random, sessionId: ch.sessionId, cipherSuites: ch.cipherSuites };
-    if (ch.cookie.length === 0 || !this.cookies.verify(cookieInput, ch.cookie)) {
-      if (ch.cookie.length > 0) this.drop('bad_cookie_hello');
+    if (conn?.session?.clientRandom.equals(ch.random)) return this.drop('stale_hello', address, port);
+    const cookieInput = { address, port, clientVersion: ch.clientVersion, random: ch.random, cipherSuites: ch.cipherSuites, compressionMethods: ch.compressionMethods };
+    const cookieFailure = ch.cookie.length === 0 ? 'none' : this.cookies.check(cookieInput, ch.cookie);
+    if (cookieFailure) {
+      if (cookieFailure !== 'none') {
+        // Unauthenticated noise, or a client that changed its hello: debug, with why.
+        this.drop('bad_cookie_hello', address, port, cookieFailure);
+      }
       this.sendHelloVerifyRequest(this.cookies.issue(cookieInput), initial.messageSeq, record.sequenceNumber, address, port);
       return;
     }
     // Everything past this line costs memory or an HSM call: the cookie proved the address,
     // and these bounds keep any one address, and everyone together, from exhausting either.
-    if (!this.rateLimiter.take(address)) return this.drop('rate_limited');
-    const full = this.handshakes >= this.config.maxHandshakes ? 'handshake_limit' : this.lookups.pending >= this.lookups.max ? 'key_lookup_queue_full' : undefined;
+    if (!this.rateLimiter.take(address)) return this.drop('rate_limited', address, port);
+    const full = this.pending.size >= this.config.maxHandshakes ? 'handshake_limit' : this.lookups.pending >= this.lookups.max ? 'key_lookup_queue_full' : undefined;
     if (full) {
       // Refused at once, with an alert, so the device backs off instead of retransmitting.
-      this.drop(full);
+      this.drop(full, address, port);
       this.sendPlainAlert(AlertDescription.internal_error, record.sequenceNumber, address, port);
       return;
     }
     const negotiated = negotiate(ch, this.config);
     if (isFailure(negotiated)) {
       this.sendPlainAlert(negotiated.alert, record.sequenceNumber, address, port);
+      this.stats.handshakesFailed++;
+      this.log.info({ address, port, reason: negotiated.reason }, 'handshake failed');
       this.emitHandshake({ address, port, durationMs: 0, result: 'failed', reason: negotiated.reason });
       return;
     }
-    // A valid cookie from an address that has a session: the device rebooted (RFC 6347 4.2.8).
-    conn?.close('replaced by a new handshake', false);
-    this.evictIfFull();
+    // Our epoch-0 sequence numbers continue past the ClientHello's: there must be room.
+    if (record.sequenceNumber >= MAX_SEQUENCE_NUMBER) return this.drop('sequence_exhausted', address, port);
+    // A valid cookie from an address that has a session: the device may have rebooted (RFC 6347
+    // 4.2.8). The old session stays until this handshake's Finished verifies (onEstablished):
+    // a replayed ClientHello with a still-valid cookie must not end it.
+    pending?.close('superseded by a new ClientHello', false, 'superseded');
+    if (!conn) this.evictIfFull();
     const fresh = new Connection(address, port, this.connectionEvents(address, port), this.config.mtu, record.sequenceNumber + 1);
     const handshake = new ServerHandshake(fresh, {
-      resolver: this.resolver,
+      pskLookup: this.pskLookup,
       lookups: this.lookups,
       identityHint: this.config.identityHint,
       maxIdentityLength: this.config.maxIdentityLength,
       retransmit: this.config.retransmit,
+      handshakeTimeoutMs: this.config.handshakeTimeoutMs,
       maxQueuedRecords: this.config.maxQueuedRecords,
       maxReassemblyBytes: this.config.maxReassemblyBytes,
     }, ch, initial.messageSeq, initial.body, negotiated);
     fresh.attachHandshake(handshake);
-    this.connections.set(fresh.key, fresh);
-    this.handshakes++;
+    this.pending.set(fresh.key, fresh);
     handshake.start();
   }
 
@@ -285,11 +345,14 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
     return {
       sendDatagram: (d: Buffer) => this.sendTo(d, port, address),
       onEstablished: (conn: Connection, r: HandshakeResult) => {
-        this.handshakes--;
+        if (this.pending.get(conn.key) === conn) this.pending.delete(conn.key);
+        // The new handshake verified: now, and only now, it replaces the old session (4.2.8).
+        this.connections.get(conn.key)?.close('replaced by a new handshake', false);
+        this.connections.set(conn.key, conn);
         this.stats.handshakesOk++;
         const identity = r.identity.toString('utf8');
-        this.log.info({ address, port, identity, keyLabel: r.keyLabel, suite: r.suiteName, ms: r.durationMs }, 'handshake ok');
-        this.emitHandshake({ address, port, identity, keyLabel: r.keyLabel, cipherSuite: r.suiteName, durationMs: r.durationMs, result: 'ok' });
+        this.log.info({ address, port, identity, pskTag: r.pskTag, suite: r.suiteName, ms: r.durationMs }, 'handshake ok');
+        this.emitHandshake({ address, port, identity, pskTag: r.pskTag, cipherSuite: r.suiteName, durationMs: r.durationMs, result: 'ok' });
         this.emit('session', conn, r);
         this.emit('session-open', conn);
       },
@@ -297,20 +360,30 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
         this.emit('data', address, port, data);
         this.emit('session-data', conn, data);
       },
-      onClosed: (conn: Connection, reason: string, failedHandshake: boolean) => {
+      onRefused: (_conn: Connection, what: DropReason) => {
+        // Authenticated (epoch 1): a real peer's request, so info, not debug.
+        this.stats.dropped[what] = (this.stats.dropped[what] ?? 0) + 1;
+        this.log.info({ address, port, reason: what }, 'renegotiation refused');
+      },
+      onClosed: (conn: Connection, reason: string, failure: HandshakeFailure | undefined) => {
         if (this.connections.get(conn.key) === conn) this.connections.delete(conn.key);
-        if (failedHandshake) {
-          this.handshakes--;
+        if (this.pending.get(conn.key) === conn) this.pending.delete(conn.key);
+        if (failure) {
           this.stats.handshakesFailed++;
-          const identity = conn.failedHandshake?.identity?.toString('utf8');
-          const cipherSuite = conn.failedHandshake?.suiteName;
-          this.log.info({ address, port, identity, suite: cipherSuite, reason }, 'handshake failed');
-          this.emitHandshake({ address, port, identity, cipherSuite, durationMs: Date.now() - conn.createdAt, result: 'failed', reason });
+          const f = conn.failedHandshake;
+          const identity = f?.identity?.toString('utf8');
+          const cipherSuite = f?.suiteName;
+          this.log.info({ address, port, identity, suite: cipherSuite, reason: failure, detail: f?.detail }, 'handshake failed');
+          this.emitHandshake({ address, port, identity, cipherSuite, durationMs: Date.now() - conn.createdAt, result: 'failed', reason: failure, detail: f?.detail });
         } else {
           this.log.debug({ address, port, reason }, 'session closed');
         }
-        this.emit('closed', address, port, reason);
-        if (!failedHandshake) this.emit('session-close', conn, reason);
+        // A failed handshake closes no session: an address-keyed listener must not drop the
+        // state of a session that still lives on that address:port (RFC 6347 4.2.8).
+        if (!failure) {
+          this.emit('closed', address, port, reason);
+          this.emit('session-close', conn, reason);
+        }
       },
     };
   }
@@ -337,28 +410,34 @@ export class DtlsServer extends EventEmitter implements SecureEndpoint {
     this.emit('handshake', e);
   }
 
-  private drop(reason: DropReason): void {
+  /**
+   * Counts a drop and logs it at debug: drops are unauthenticated noise (a flood must not fill
+   * the log at info), and at debug each still says who and why.
+   */
+  private drop(reason: DropReason, address?: string, port?: number, detail?: string): void {
     this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
+    // Checked first: under a flood, not even the log object is built unless debug is on.
+    if (address !== undefined && this.log.isLevelEnabled('debug')) this.log.debug({ address, port, reason, detail }, 'datagram dropped');
   }
 
   /** Idle sessions and stalled handshakes are closed here, once a second, not by a timer each. */
   private sweep(): void {
     const now = Date.now();
+    this.helloFragments.sweep();
+    for (const conn of [...this.pending.values()]) {
+      if (now - conn.createdAt > this.config.handshakeTimeoutMs) conn.close('handshake timeout', false, 'handshake_timeout');
+    }
     for (const conn of [...this.connections.values()]) {
-      if (conn.state === 'handshaking' && now - conn.createdAt > this.config.handshakeTimeoutMs) {
-        conn.close('handshake timeout', false);
-      } else if (conn.state === 'established' && now - conn.lastActivity > this.config.idleTimeoutMs) {
-        conn.close('idle timeout', true);
-      }
+      if (now - conn.lastActivity > this.config.idleTimeoutMs) conn.close('idle timeout', true);
     }
   }
 
   /** At the session limit, the session idle the longest makes room for the newcomer. */
   private evictIfFull(): void {
-    if (this.connections.size - this.handshakes < this.config.maxSessions) return;
+    if (this.connections.size < this.config.maxSessions) return;
     let idlest: Connection | undefined;
     for (const c of this.connections.values()) {
-      if (c.state === 'established' && (!idlest || c.lastActivity < idlest.lastActivity)) idlest = c;
+      if (!idlest || c.lastActivity < idlest.lastActivity) idlest = c;
     }
     idlest?.close('evicted: session limit', true);
   }

@@ -27,3 +27,17 @@ export interface DtlsSession {
   /** Encrypts and sends one record of application data; false once the session has ended. */
   send(data: Buffer): boolean;
 }
+
+/**
+ * The same facts as one frozen object, for callers that still look a session up by address
+ * and port (`DtlsServer.peer`): built once per session, at the end of its handshake.
+ */
+export interface PeerDescription {
+  /** The PSK identity decoded as UTF-8. */
+  readonly identity: string;
+  /** The PSK identity exactly as it came off the wire. */
+  readonly identityBytes: Buffer;
+  /** Opaque tag the PSK lookup returned with the key. */
+  readonly pskTag: string;
+  readonly cipherSuite: string;
+}

@@ -40,9 +40,14 @@ export class DenyListResolver implements KeyResolver {
     return this.denied.size;
   }
 
-  resolve(identity: Buffer): Promise<PskCandidate[]> {
+  /** True when `identity` is on the list (so that a refusal can say why). */
+  denies(identity: Buffer): boolean {
     // Keys are the identity bytes in hex: exact bytes, whatever their encoding.
-    if (this.denied.has(identity.toString('hex'))) return Promise.resolve([]);
+    return this.denied.has(identity.toString('hex'));
+  }
+
+  resolve(identity: Buffer): Promise<PskCandidate[]> {
+    if (this.denies(identity)) return Promise.resolve([]);
     return this.inner.resolve(identity);
   }
 

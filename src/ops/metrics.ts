@@ -12,11 +12,12 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DtlsServer, HandshakeEvent } from '../dtls/server.js';
+import { HANDSHAKE_FAILURES } from '../dtls/reasons.js';
 import type { KeyResolver, PskCandidate } from '../keys/types.js';
 
 const PREFIX = 'coap_psk_';
-/** Failure reasons are free text in places ("key lookup failed: ..."); past this many, 'other'. */
-const MAX_REASONS = 48;
+/** The reason label: one of the DTLS layer's fixed codes (src/dtls/reasons.ts), so the label set is bounded. */
+const FAILURE_LABELS: ReadonlySet<string> = new Set(HANDSHAKE_FAILURES);
 
 export interface ServerMetricsOptions {
   /** Default: a new Registry. */
@@ -38,7 +39,6 @@ export class ServerMetrics {
   readonly identityRefused: Counter;
   readonly coapRequests: Counter<'method' | 'route' | 'code'>;
   readonly hsmUp: Gauge;
-  private readonly reasons = new Set<string>();
   private lookups = 0;
   private derivations = 0;
   private dtls: DtlsServer | undefined;
@@ -123,14 +123,8 @@ export class ServerMetrics {
     if (e.result === 'failed') this.handshakeFailures.inc({ reason: this.reasonLabel(e.reason) });
   }
 
-  /** "key lookup failed: CKR_DEVICE_ERROR" → "key lookup failed"; numbers erased; bounded. */
   private reasonLabel(reason: string | undefined): string {
-    if (!reason) return 'unknown';
-    const label = reason.split(':')[0]!.replace(/\d+/g, 'N').trim().slice(0, 64) || 'unknown';
-    if (this.reasons.has(label)) return label;
-    if (this.reasons.size >= MAX_REASONS) return 'other';
-    this.reasons.add(label);
-    return label;
+    return reason !== undefined && FAILURE_LABELS.has(reason) ? reason : 'other';
   }
 
   /** Wraps the uncached key source: every call is a derivation (a cache miss). */

@@ -7,16 +7,17 @@ import { describe, expect, it } from 'vitest';
 import { bindSocketGroup, closeSocket, holdWithoutReading } from '../../src/cluster/sockets.js';
 import { DtlsServer } from '../../src/dtls/server.js';
 import { SoftwareResolver } from '../../src/keys/software.js';
+import { pskLookupFromResolver } from '../../src/psk-lookup.js';
 import { NO_REUSE_PORT, SKIP_REASON } from './needs-reuse-port.js';
 
-const resolver = () => new SoftwareResolver({ keys: [{ label: 'k', master: Buffer.alloc(16, 7) }], encoding: 'raw', warn: () => {} }); // test key only
+const pskLookup = () => pskLookupFromResolver(new SoftwareResolver({ keys: [{ label: 'k', master: Buffer.alloc(16, 7) }], encoding: 'raw', warn: () => {} })); // test key only
 const sizes = { recvBufferSize: 1 << 20, sendBufferSize: 1 << 20 };
 
 describe.skipIf(NO_REUSE_PORT)(`reusePort${SKIP_REASON}`, () => {
   it('lets two DtlsServers listen on one port, and without it the second bind fails', async () => {
-    const a = new DtlsServer({ resolver: resolver() });
-    const b = new DtlsServer({ resolver: resolver() });
-    const c = new DtlsServer({ resolver: resolver() });
+    const a = new DtlsServer({ pskLookup: pskLookup() });
+    const b = new DtlsServer({ pskLookup: pskLookup() });
+    const c = new DtlsServer({ pskLookup: pskLookup() });
     const { port } = await a.listen(0, '127.0.0.1', { reusePort: true });
     expect((await b.listen(port, '127.0.0.1', { reusePort: true })).port).toBe(port);
     await expect(c.listen(port, '127.0.0.1')).rejects.toMatchObject({ code: 'EADDRINUSE' });
@@ -25,7 +26,7 @@ describe.skipIf(NO_REUSE_PORT)(`reusePort${SKIP_REASON}`, () => {
 
   it('serves a DtlsServer on a socket bound by someone else', async () => {
     const [socket] = await bindSocketGroup(1, 0, '127.0.0.1', sizes);
-    const server = new DtlsServer({ resolver: resolver() });
+    const server = new DtlsServer({ pskLookup: pskLookup() });
     expect(await server.listen(1, 'ignored', { socket: socket! })).toEqual({ address: '127.0.0.1', port: socket!.address().port });
     await server.close();
   });

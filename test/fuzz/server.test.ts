@@ -10,6 +10,7 @@ import { pino, type Logger } from 'pino';
 import { ContentType, HandshakeType } from '../../src/dtls/constants.js';
 import { DtlsServer } from '../../src/dtls/server.js';
 import { SoftwareResolver } from '../../src/keys/software.js';
+import { pskLookupFromResolver } from '../../src/psk-lookup.js';
 import type { KeyResolver, PskCandidate } from '../../src/keys/types.js';
 import { PskClientSession, readHelloVerifyCookie } from '../helpers/dtls-raw.js';
 import { expectedHexKey, TEST_MASTER_HEX } from '../interop/fixture.js';
@@ -70,7 +71,7 @@ afterEach(() => {
 describe('DtlsServer.onDatagram under fuzzing', () => {
   it('without a socket, arbitrary and mutated datagrams make no state, no lookup, no timer, no internal error', () => {
     const resolver = new CountingResolver();
-    const server = new DtlsServer({ resolver });
+    const server = new DtlsServer({ pskLookup: pskLookupFromResolver(resolver) });
     const pool = [...corpus.datagrams, ...corpus['handshake-fragments']];
     fc.assert(
       fc.property(inputArb(pool, 1500), fc.integer({ min: 1, max: 65535 }), (datagram, port) => {
@@ -89,7 +90,7 @@ describe('DtlsServer.onDatagram under fuzzing', () => {
 
   it('ClientHellos with forged, replayed or mutated cookies are answered statelessly', () => {
     const resolver = new CountingResolver();
-    const server = new DtlsServer({ resolver });
+    const server = new DtlsServer({ pskLookup: pskLookupFromResolver(resolver) });
     const sent = captureSocket(server);
     fc.assert(
       fc.property(fc.array(mutationArb, { minLength: 0, maxLength: 3 }), fc.integer({ min: 1, max: 65535 }), (ops, port) => {
@@ -118,7 +119,7 @@ describe('DtlsServer.onDatagram under fuzzing', () => {
   it('after a valid cookie, mutated flights 5 never throw and every handshake ends', async () => {
     const resolver = new CountingResolver();
     const errors: string[] = [];
-    const server = new DtlsServer({ resolver, logger: errorLogger(errors) });
+    const server = new DtlsServer({ pskLookup: pskLookupFromResolver(resolver), logger: errorLogger(errors) });
     const sent = captureSocket(server);
     let port = 1000;
     let established = 0;
@@ -158,7 +159,7 @@ describe('DtlsServer.onDatagram under fuzzing', () => {
   });
 
   it('a handshake created by a valid cookie is the only state one source gets per port', () => {
-    const server = new DtlsServer({ resolver: new CountingResolver() });
+    const server = new DtlsServer({ pskLookup: pskLookupFromResolver(new CountingResolver()) });
     const sent = captureSocket(server);
     for (let i = 0; i < 50; i++) {
       const s = new PskClientSession();

@@ -37,3 +37,15 @@ export function parseReply(msg: Buffer): CoapReply | undefined {
     payload: marker < 0 ? Buffer.alloc(0) : msg.subarray(marker + 1),
   };
 }
+
+/** CoAP GET /whoami on a DTLS client session; resolves with the reply's payload, or undefined after 3 s. */
+export function whoamiOver(client: { session: { once(event: 'data', l: (d: Buffer) => void): unknown }; send(d: Buffer): boolean }, mid: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), 3000);
+    client.session.once('data', (d: Buffer) => {
+      clearTimeout(timer);
+      resolve(parseReply(d)?.payload.toString());
+    });
+    client.send(coapGet(mid, ['whoami']));
+  });
+}

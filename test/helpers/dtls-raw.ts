@@ -102,6 +102,8 @@ export class PskClientSession {
   private masterSecret: Buffer | undefined;
   private clientWrite: RecordProtection | undefined;
   private serverWrite: RecordProtection | undefined;
+  private lastClientKeyExchange: { seq: number; body: Buffer } | undefined;
+  private lastFinishedFragment: Buffer | undefined;
 
   constructor(readonly hello: HelloOptions = {}) {
     this.random = hello.random ?? randomBytes(32);
@@ -148,6 +150,7 @@ export class PskClientSession {
   clientKeyExchange(identity: Buffer, body?: Buffer): Buffer {
     const b = body ?? encodeClientKeyExchangePsk(identity);
     const seq = this.messageSeq++;
+    this.lastClientKeyExchange = { seq, body: b };
     this.transcript.push(encodeHandshake(HandshakeType.client_key_exchange, seq, b));
     return handshakeRecord(HandshakeType.client_key_exchange, seq, b, this.recordSeq++);
   }
@@ -177,7 +180,25 @@ export class PskClientSession {
     const body = opts.finishedBody ?? encodeFinished({ verifyData: this.expectedVerifyData() });
     const seq = this.messageSeq++;
     const fragment = opts.finishedFragment ?? encodeHandshake(HandshakeType.finished, seq, body);
+    this.lastFinishedFragment = fragment;
     return Buffer.concat([ccs, this.sealRecord(ContentType.handshake, fragment, opts.sealWith)]);
+  }
+
+  /** The same ClientKeyExchange again under a fresh record sequence number (a retransmitted flight 5). */
+  repeatClientKeyExchange(): Buffer {
+    const cke = this.lastClientKeyExchange!;
+    return handshakeRecord(HandshakeType.client_key_exchange, cke.seq, cke.body, this.recordSeq++);
+  }
+
+  /** ChangeCipherSpec and the same Finished again, under fresh record sequence numbers. */
+  repeatChangeCipherSpecAndFinished(sealWith?: RecordProtection): Buffer {
+    const ccs = plainRecord(ContentType.change_cipher_spec, this.recordSeq++, Buffer.from([1]));
+    return Buffer.concat([ccs, this.sealRecord(ContentType.handshake, this.lastFinishedFragment!, sealWith)]);
+  }
+
+  /** An epoch-0 record with the next epoch-0 sequence number (what anyone can forge). */
+  plain(type: number, fragment: Buffer): Buffer {
+    return plainRecord(type, this.recordSeq++, fragment);
   }
 
   /** One epoch-1 record carrying `plaintext`. */

@@ -10,7 +10,7 @@ import { createResolver, loadKeyConfig } from '../../src/config/keys.js';
 import { AlertDescription } from '../../src/dtls/constants.js';
 import { connectDtls, DtlsClientError } from '../../src/dtls/client.js';
 import { createServer, type CoapPskServer } from '../../src/server.js';
-import { coapGet, parseReply } from '../helpers/coap-bytes.js';
+import { whoamiOver } from '../helpers/coap-bytes.js';
 import type { TestToken } from '../helpers/softhsm.js';
 import { expectedPsk, makeToken } from './fixture.js';
 
@@ -35,16 +35,7 @@ afterAll(async () => {
 const connect = (serial: string) =>
   connectDtls({ host: '127.0.0.1', port, identity: serial, psk: expectedPsk(serial), timeoutMs: 8000 });
 
-async function whoami(client: Awaited<ReturnType<typeof connect>>, mid: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), 3000);
-    client.session.once('data', (d: Buffer) => {
-      clearTimeout(timer);
-      resolve(parseReply(d)?.payload.toString());
-    });
-    client.send(coapGet(mid, ['whoami']));
-  });
-}
+const whoami = whoamiOver;
 
 it('fails handshakes while the token is gone and recovers by itself when it is back', async () => {
   const established = await connect('SN-before');

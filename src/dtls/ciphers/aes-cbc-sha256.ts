@@ -4,9 +4,10 @@
  * seq_num ‖ type ‖ version ‖ length ‖ content (RFC 5246 6.2.3.1, seq_num = epoch ‖ seq in DTLS).
  *
  * With encrypt_then_mac negotiated (RFC 7366) the MAC covers IV ‖ ciphertext and is checked
- * before anything is decrypted. Without it (MAC-then-encrypt) open() is written against
- * Lucky Thirteen: padding and MAC are both always checked and the amount of data hashed does not
- * depend on the padding length, so a failure does not tell which check failed.
+ * before anything is decrypted. Without it (MAC-then-encrypt) open() checks padding and MAC
+ * both, always, and hashes as many bytes whatever the padding; but the number of SHA-256
+ * compressions still depends on the padding length (Lucky Thirteen), so the server picks this
+ * suite without encrypt_then_mac only when DtlsServerConfig.allowCbcWithoutEncryptThenMac is on.
  */
 import {
   createCipheriv,
@@ -143,7 +144,12 @@ function createCbcProtection(keys: DirectionKeys, options: { encryptThenMac: boo
         const contentLength = encrypted - MAC_LENGTH - 1 - padLength;
         setHeader(epoch, seq, type, version, contentLength, additionalData);
         const expected = mac(padded.subarray(0, contentLength));
-        // Hash the bytes the padding took away, so the total hashed does not depend on it.
+        // Hash the bytes the padding took away too. This evens out the bytes hashed, not the
+        // number of SHA-256 compressions (two HMACs have their own fixed cost, and the split
+        // point moves the block boundaries), so a Lucky-13 timing difference remains: that is
+        // why the server chooses this suite without encrypt_then_mac only when configured to
+        // (DtlsServerConfig.allowCbcWithoutEncryptThenMac). With encrypt_then_mac the MAC is
+        // checked over the ciphertext before any padding is looked at.
         createHmac('sha256', macKey).update(padded.subarray(contentLength, contentLength + padLength)).digest();
         const macOk = timingSafeEqual(expected, padded.subarray(contentLength, contentLength + MAC_LENGTH));
         return (Number(macOk) & (bad ^ 1)) === 1 ? padded.subarray(0, contentLength) : undefined;

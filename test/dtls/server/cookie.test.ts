@@ -6,8 +6,8 @@ const input: CookieInput = {
   port: 40000,
   clientVersion: 0xfefd,
   random: Buffer.alloc(32, 7),
-  sessionId: Buffer.alloc(0),
   cipherSuites: [0xc0a8, 0xccac],
+  compressionMethods: [0],
 };
 
 describe('CookieJar', () => {
@@ -20,6 +20,9 @@ describe('CookieJar', () => {
     expect(jar.verify({ ...input, address: '127.0.0.2' }, cookie)).toBe(false);
     expect(jar.verify({ ...input, random: Buffer.alloc(32, 8) }, cookie)).toBe(false);
     expect(jar.verify({ ...input, cipherSuites: [0xc0a8] }, cookie)).toBe(false);
+    expect(jar.verify({ ...input, compressionMethods: [0, 1] }, cookie)).toBe(false);
+    expect(jar.check(input, cookie.subarray(1))).toBe('wrong_length');
+    expect(jar.check({ ...input, port: 40001 }, cookie)).toBe('no_match');
     expect(jar.verify(input, Buffer.alloc(COOKIE_LENGTH))).toBe(false);
     expect(jar.verify(input, cookie.subarray(1))).toBe(false);
     expect(new CookieJar().verify(input, cookie)).toBe(false); // another server's secret

@@ -7,11 +7,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AlertDescription } from '../../../src/dtls/constants.js';
 import { connectDtls, DtlsClientError } from '../../../src/dtls/client.js';
 import { DtlsServer, type DtlsServerOptions } from '../../../src/dtls/server.js';
-import { SourceRateLimiter } from '../../../src/dtls/rate-limit.js';
+import { SourceRateLimiter, sourceKey } from '../../../src/dtls/rate-limit.js';
 import { deriveSoftware } from '../../../src/keys/derive.js';
 import { SoftwareResolver } from '../../../src/keys/software.js';
 import { until } from '../../helpers/wait.js';
 import type { KeyResolver } from '../../../src/keys/types.js';
+import { pskLookupFromResolver } from '../../../src/psk-lookup.js';
 
 const MASTER = Buffer.from('00112233445566778899aabbccddeeff', 'hex'); // test key only
 const real = (): KeyResolver => new SoftwareResolver({ keys: [{ label: 'k', master: Buffer.from(MASTER) }], encoding: 'raw', warn: () => {} });
@@ -22,7 +23,8 @@ afterEach(async () => {
 });
 
 async function start(options: Partial<DtlsServerOptions> & { resolver: KeyResolver }): Promise<{ server: DtlsServer; port: number }> {
-  const server = new DtlsServer({ retransmit: { initialMs: 200, maxMs: 400, maxRetransmits: 3 }, ...options });
+  const { resolver, ...rest } = options;
+  const server = new DtlsServer({ retransmit: { initialMs: 200, maxMs: 400, maxRetransmits: 3 }, ...rest, pskLookup: pskLookupFromResolver(resolver) });
   servers.push(server);
   const { port } = await server.listen(0, '127.0.0.1');
   return { server, port };
@@ -90,7 +92,7 @@ describe('key lookup queue', () => {
 
     const hung = await connect(port, 'SN-hang').catch((e: unknown) => e);
     expect((hung as DtlsClientError).alert).toBe(AlertDescription.internal_error);
-    expect(events.at(-1)?.reason).toMatch(/timed out/);
+    expect(events.at(-1)?.reason).toBe('key_lookup_timeout');
     expect(server.pendingKeyLookups).toBe(0);
 
     const fine = await connect(port, 'SN-fine');
@@ -126,6 +128,29 @@ describe('per-source rate limit', () => {
     expect(limiter.take('10.0.0.1')).toBe(true);
     expect(limiter.take('10.0.0.1')).toBe(false);
     expect(new SourceRateLimiter(0, 0).take('x')).toBe(true); // 0 turns it off
+  });
+
+  it('keys IPv6 sources by their /64 and IPv4-mapped ones as IPv4 (issue 11 defect 7)', () => {
+    expect(sourceKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(sourceKey('2001:0db8:0001:0002:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64');
+    expect(sourceKey('::1')).toBe('0:0:0:0::/64');
+    expect(sourceKey('::1:2:3:4:5:1.2.3.4')).toBe('0:1:2:3::/64');
+    expect(sourceKey('::ffff:10.0.0.1')).toBe('10.0.0.1');
+    expect(sourceKey('10.0.0.1')).toBe('10.0.0.1');
+    const limiter = new SourceRateLimiter(1, 2, 100, () => 0);
+    expect(['2001:db8::1', '2001:db8::2', '2001:db8::3'].map((a) => limiter.take(a))).toEqual([true, true, false]);
+  });
+
+  it('at its bound forgets only the bucket unused the longest, not every source (issue 11 defect 7)', () => {
+    const limiter = new SourceRateLimiter(1, 1, 3, () => 0);
+    expect(limiter.take('10.0.0.1')).toBe(true);
+    expect(limiter.take('10.0.0.2')).toBe(true);
+    expect(limiter.take('10.0.0.3')).toBe(true);
+    expect(limiter.take('10.0.0.2')).toBe(false); // 10.0.0.2 is now the most recently used
+    expect(limiter.take('10.0.0.4')).toBe(true); // evicts 10.0.0.1 only
+    expect(limiter.size).toBe(3);
+    expect(limiter.take('10.0.0.2')).toBe(false);
+    expect(limiter.take('10.0.0.3')).toBe(false);
   });
 
   it('drops handshakes past the rate of one address on the real server', async () => {

@@ -53,6 +53,16 @@ describe('negotiate', () => {
     expect(aead.encryptThenMac).toBe(false);
   });
 
+  it('gives the CBC suite only to a client offering encrypt_then_mac, unless allowed (Lucky 13)', () => {
+    const ch = hello('coap-client-openssl-client-hello-cookie');
+    const noEtm: ClientHello = { ...ch, cipherSuites: [0x00ae], extensions: ch.extensions.filter((e) => e.type !== 22) };
+    const refused = negotiate(noEtm, POLICY);
+    expect(isFailure(refused) && refused.reason).toBe('no_shared_cipher_suite');
+    const allowed = ok(negotiate(noEtm, { ...POLICY, allowCbcWithoutEncryptThenMac: true }));
+    expect(allowed.suite.id).toBe(0x00ae);
+    expect(allowed.encryptThenMac).toBe(false);
+  });
+
   it('skips ECDHE suites when no group is shared', () => {
     const ch = hello('coap-client-openssl-client-hello-cookie');
     const n = ok(negotiate(ch, { ...POLICY, groups: [] }));

@@ -1,6 +1,7 @@
 /**
  * Session life cycle on the real server (in process, loopback) with this project's client:
- * a rebooted device (same address and port, new handshake) replaces its old session,
+ * a rebooted device (same address and port, new handshake) replaces its old session once the
+ * new handshake verifies (test/dtls/server/epochs.test.ts: not before),
  * close_notify ends a session, idle sessions are closed, renegotiation is refused.
  */
 import dgram from 'node:dgram';
@@ -10,6 +11,7 @@ import { ContentType } from '../../../src/dtls/constants.js';
 import { DtlsServer, type DtlsServerOptions } from '../../../src/dtls/server.js';
 import { deriveSoftware } from '../../../src/keys/derive.js';
 import { SoftwareResolver } from '../../../src/keys/software.js';
+import { pskLookupFromResolver } from '../../../src/psk-lookup.js';
 import { until } from '../../helpers/wait.js';
 
 const MASTER = Buffer.from('00112233445566778899aabbccddeeff', 'hex'); // test key only
@@ -19,7 +21,7 @@ afterEach(async () => {
 });
 
 async function start(options: Partial<DtlsServerOptions> = {}) {
-  const server = new DtlsServer({ resolver: new SoftwareResolver({ keys: [{ label: 'k', master: Buffer.from(MASTER) }], encoding: 'raw', warn: () => {} }), ...options });
+  const server = new DtlsServer({ pskLookup: pskLookupFromResolver(new SoftwareResolver({ keys: [{ label: 'k', master: Buffer.from(MASTER) }], encoding: 'raw', warn: () => {} })), ...options });
   cleanups.push(() => server.close());
   const { port } = await server.listen(0, '127.0.0.1');
   server.on('data', (address: string, p: number, data: Buffer) => server.send(address, p, Buffer.concat([Buffer.from('echo:'), data])));
@@ -58,7 +60,10 @@ describe('sessions', () => {
     const second = await device(port, 'SN-reboot', localPort);
     cleanups.push(second.close);
     expect(second.port).toBe(localPort);
+    // The old session was replaced when the new handshake's Finished verified (RFC 6347 4.2.8),
+    // not when its ClientHello arrived: one session, no handshake left over.
     expect(server.sessionCount).toBe(1);
+    expect(server.handshakeCount).toBe(0);
     second.session.send(Buffer.from('after reboot'));
     await until(() => second.received.length > 0);
     expect(second.received[0].toString()).toBe('echo:after reboot');

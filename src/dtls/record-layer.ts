@@ -1,0 +1,131 @@
+/**
+ * The record layer of one DTLS 1.2 peer (RFC 6347 section 4.1), in the manner of pion's
+ * `recordlayer`/`state` and Scandium's `DTLSContext`: an explicit current read epoch and write
+ * epoch, and per epoch a replay window and a protection. Each rule of the RFC is one line:
+ *
+ * - a record is read under the keys of its own epoch, or dropped (4.1: no keys for it);
+ * - a record that does not authenticate is dropped and moves no window (4.1.2.7);
+ * - a duplicate or too-old sequence number is dropped (4.1.2.6);
+ * - once the handshake is over, every epoch below the read epoch is retired, so that an
+ *   unauthenticated (epoch-0) record can no longer reach the session (RFC 5246 7.1: the
+ *   pending state became the current one);
+ * - the write epoch changes only when this side sends its ChangeCipherSpec (RFC 5246 7.1), so
+ *   that an alert raised before that goes out under the keys the peer can read.
+ *
+ * Policy (what an alert or a handshake message means) is the caller's business.
+ */
+import type { RecordProtection } from './ciphers/types.js';
+import { DTLS_1_0, DTLS_1_2 } from './constants.js';
+import { encodeRecord, MAX_SEQUENCE_NUMBER, type DTLSRecord } from './record.js';
+import { ReplayWindow } from './replay-window.js';
+
+/** RFC 5246 6.2.1: a plaintext fragment is at most 2^14 bytes; more is record_overflow. */
+export const MAX_PLAINTEXT_LENGTH = 2 ** 14;
+
+interface ReadState {
+  readonly protection: RecordProtection | null;
+  readonly window: ReplayWindow;
+}
+
+interface WriteState {
+  readonly protection: RecordProtection | null;
+  /** Bytes the protection adds to a record (explicit nonce, tag or MAC and padding). */
+  readonly expansion: number;
+  seq: number;
+}
+
+export class RecordLayer {
+  private readEpoch = 0;
+  private writeEpoch = 0;
+  private readonly reads = new Map<number, ReadState>();
+  private readonly writes = new Map<number, WriteState>();
+
+  /** `firstWriteSeq`: where epoch 0's sequence numbers start (the server continues past the ClientHello's). */
+  constructor(firstWriteSeq = 0) {
+    this.reads.set(0, { protection: null, window: new ReplayWindow() });
+    this.writes.set(0, { protection: null, expansion: 0, seq: firstWriteSeq });
+  }
+
+  get currentReadEpoch(): number {
+    return this.readEpoch;
+  }
+
+  get currentWriteEpoch(): number {
+    return this.writeEpoch;
+  }
+
+  /** True when records of `epoch` have read keys (a retired or future epoch has none). */
+  canRead(epoch: number): boolean {
+    return this.reads.has(epoch);
+  }
+
+  /** The peer's keys for the next epoch: its records of that epoch are read with them from now on. */
+  installReadKeys(protection: RecordProtection): void {
+    this.readEpoch++;
+    this.reads.set(this.readEpoch, { protection, window: new ReplayWindow() });
+  }
+
+  /** Our keys for the next epoch; used for records of that epoch, current only after our CCS. */
+  installWriteKeys(protection: RecordProtection, expansion: number): void {
+    this.writes.set(this.writeEpoch + 1, { protection, expansion, seq: 0 });
+  }
+
+  /** Our ChangeCipherSpec went out (in `sentInEpoch`): the write epoch moves past it, once. */
+  changeCipherSpecSent(sentInEpoch: number): void {
+    if (sentInEpoch === this.writeEpoch && this.writes.has(sentInEpoch + 1)) this.writeEpoch++;
+  }
+
+  /** The handshake is over: records of any epoch below the read epoch are dropped from now on. */
+  retireOldEpochs(): void {
+    for (const epoch of [...this.reads.keys()]) if (epoch < this.readEpoch) this.reads.delete(epoch);
+  }
+
+  /**
+   * The plaintext of an inbound record, or undefined when it must be dropped: wrong version,
+   * no keys for its epoch, a replay, or it does not authenticate. A record that opens moves
+   * its epoch's window.
+   */
+  open(r: DTLSRecord): Buffer | undefined {
+    // A first ClientHello may carry the DTLS 1.0 record version; after that only 1.2.
+    if (r.version !== DTLS_1_2 && !(r.version === DTLS_1_0 && r.epoch === 0)) return undefined;
+    const read = this.reads.get(r.epoch);
+    if (!read || read.window.isDuplicate(r.sequenceNumber)) return undefined;
+    const plaintext = read.protection ? read.protection.open(r.type, r.version, r.epoch, r.sequenceNumber, r.fragment) : r.fragment;
+    if (plaintext) read.window.accept(r.sequenceNumber);
+    return plaintext;
+  }
+
+  /** True when `r`'s sequence number was not yet seen in its epoch (for records opened elsewhere). */
+  isFresh(r: DTLSRecord): boolean {
+    const read = this.reads.get(r.epoch);
+    return read === undefined || !read.window.isDuplicate(r.sequenceNumber);
+  }
+
+  /** Marks a record that was authenticated outside this layer (a candidate key's Finished). */
+  accept(r: DTLSRecord): void {
+    this.reads.get(r.epoch)?.window.accept(r.sequenceNumber);
+  }
+
+  /** Bytes the protection of `epoch` adds to a record. */
+  expansion(epoch: number): number {
+    return this.writes.get(epoch)?.expansion ?? 0;
+  }
+
+  /**
+   * One record under the keys of `epoch` (default: the current write epoch), or undefined when
+   * there are none or the epoch's sequence numbers are used up (RFC 6347 4.1: never wrap).
+   */
+  seal(type: number, plaintext: Buffer, epoch = this.writeEpoch): Buffer | undefined {
+    const w = this.writes.get(epoch);
+    if (!w || w.seq > MAX_SEQUENCE_NUMBER) return undefined;
+    const seq = w.seq++;
+    const fragment = w.protection ? w.protection.seal(type, DTLS_1_2, epoch, seq, plaintext) : plaintext;
+    return encodeRecord(type, DTLS_1_2, epoch, seq, fragment);
+  }
+
+  /** Forgets every key: nothing is read or written afterwards. */
+  clear(): void {
+    this.reads.clear();
+    this.writes.clear();
+  }
+}
