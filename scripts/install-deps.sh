@@ -3,8 +3,9 @@
 # Runs as root directly, otherwise through sudo.
 set -euo pipefail
 
-# golang-go and miekg/pkcs11 build the reference Go program of the write-up (conformance test).
-PACKAGES=(softhsm2 opensc libcoap3-bin gnutls-bin tshark golang-go golang-github-miekg-pkcs11-dev)
+# golang-go and miekg/pkcs11 build the reference Go program of the write-up (conformance test);
+# pion/dtls builds the bench's independent load generator (scripts/bench/pion-load).
+PACKAGES=(softhsm2 opensc libcoap3-bin gnutls-bin tshark golang-go golang-github-miekg-pkcs11-dev golang-github-pion-dtls.v2-dev)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
