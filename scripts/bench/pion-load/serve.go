@@ -19,8 +19,8 @@ import (
 func serve(o options) {
 	cfg := &dtls.Config{
 		PSK: func(identity []byte) ([]byte, error) { return o.psk(string(identity)), nil },
-		// A hint is required of a PSK server by pion; clients ignore it.
-		PSKIdentityHint:      []byte("pion-anchor"),
+		// No PSKIdentityHint: with one, pion adds a ServerKeyExchange to flight 4, which neither
+		// this project's server nor libcoap's sends.
 		CipherSuites:         []dtls.CipherSuiteID{dtls.TLS_PSK_WITH_AES_128_CCM_8},
 		ExtendedMasterSecret: dtls.RequireExtendedMasterSecret,
 		ConnectContextMaker:  func() (context.Context, func()) { return context.WithCancel(context.Background()) },
