@@ -1,7 +1,12 @@
 /**
- * `npm run bench [-- --quick] [-- --profile DIR]`: this server against libcoap's
- * coap-server-openssl under the same load generator (scripts/bench/load.ts, the project's own
- * DTLS client), on 127.0.0.1. The servers run on core 0, this process (the generator) on core 1.
+ * `npm run bench [-- --quick] [-- --profile DIR] [-- --semi-space-mb N]`: this server against
+ * libcoap's coap-server-openssl and pion/dtls's Go server, under two load generators: the
+ * project's own DTLS client (scripts/bench/load.ts) and an independent one in Go on pion/dtls
+ * (scripts/bench/pion-load, built here offline), on 127.0.0.1. The servers run on core 0, the
+ * generators (this process, pion-load) on core 1.
+ *
+ * The headline is server CPU per operation (server CPU time over the window / operations
+ * completed): it holds whatever caps the rate, the generator included.
  *
  * Phases: `coap-psk derive` through SoftHSM; the null responder (the generator's ceiling); this
  * server with the HSM cache off, then on; libcoap; the same CoAP requests without DTLS (coap://)
@@ -9,10 +14,16 @@
  * isolation under 50 ms of HSM latency. Each server is warmed up before it is measured, and each
  * request phase runs on a fresh process.
  *
+ * Then, with pion-load: each server's handshake pattern (fresh socket, handshake, one CON GET,
+ * close_notify) and requests over 200 sessions, and a reconnect storm (10,000 distinct serials,
+ * HSM cache off, on a fresh process: the time until all are connected).
+ *
  * `-- --workers` runs instead `coap-psk serve --workers 1` against `--workers 2`
  * (scripts/bench/workers.ts), with its own table.
  *
- * Prints two Markdown tables for the README and, last, `handshakes ratio X requests ratio Y`.
+ * Prints Markdown tables for the README and, last,
+ * `cpu per op vs libcoap: handshakes X requests Y` (libcoap's CPU per op / ours, pion-load's
+ * figures; >= 1.0 means this server is cheaper).
  * See scripts/bench/server-child.ts for the null responders and the isolation server.
  */
 import { execFileSync } from 'node:child_process';
@@ -24,6 +35,7 @@ import { deriveSoftware } from '../src/keys/derive.js';
 import { createTestToken } from '../test/helpers/softhsm.js';
 import { freePortPair, freeUdpPort } from '../test/helpers/ports.js';
 import { closePlainPeers, closeSession, establish, openPlainPeers, runHandshakes, runRequests, type HandshakeRun, type RequestChannel, type RequestRun, type Session, type Target } from './bench/load.js';
+import { bestOfPion, buildPionLoad, runPion, type PionKey, type PionMeasured } from './bench/pion.js';
 import { cpuSeconds, killAllNow, rssKiB, runPinned, startPinned, type ServerProc } from './bench/procs.js';
 import { benchWorkers } from './bench/workers.js';
 
@@ -32,12 +44,24 @@ const argv = process.argv.slice(2);
 const QUICK = argv.includes('--quick');
 const profileAt = argv.indexOf('--profile');
 const PROFILE_DIR = profileAt >= 0 ? path.resolve(argv[profileAt + 1] ?? 'bench-profile') : undefined;
+const semiAt = argv.indexOf('--semi-space-mb');
+/**
+ * V8's young generation for this server's processes (--max-semi-space-size, MiB; 0, the
+ * default: node's own). Measured under the pion handshake pattern (CONTRIBUTING, pitfalls): a
+ * larger nursery gives fewer scavenges but longer ones, the same GC time in total; a smaller
+ * one more of them, hardly shorter. Kept as a flag to try it again.
+ */
+const SEMI_SPACE_MB = semiAt >= 0 ? Number(argv[semiAt + 1]) : 0;
+if (!Number.isInteger(SEMI_SPACE_MB) || SEMI_SPACE_MB < 0) throw new Error('--semi-space-mb: a whole number of MiB');
+const SERVER_NODE_FLAGS = SEMI_SPACE_MB > 0 ? [`--max-semi-space-size=${SEMI_SPACE_MB}`] : [];
 
 // Every throughput figure is the best of `repeats` runs: the machine may be shared, and other
 // load only ever makes a run slower.
 const P = QUICK
-  ? { seconds: 3, repeats: 3, hsConcurrency: 16, sessions: 1000, idleSessions: 3000, reqConcurrency: 32, isoSeconds: 6, isoSessions: 200, deriveSerials: 50_000 }
+  ? { seconds: 3, repeats: 2, hsConcurrency: 16, sessions: 1000, idleSessions: 0, reqConcurrency: 32, isoSeconds: 6, isoSessions: 200, deriveSerials: 50_000 }
   : { seconds: 10, repeats: 3, hsConcurrency: 16, sessions: 1000, idleSessions: 11_000, reqConcurrency: 32, isoSeconds: 20, isoSessions: 200, deriveSerials: 500_000 };
+/** pion-load: the window, runs per figure, its 200 request sessions, the storm. */
+const PION = { seconds: QUICK ? 2 : 10, repeats: QUICK ? 2 : 3, sessions: 200, outstanding: 32, hsConcurrency: 16, stormCount: 10_000, stormConcurrency: 64 };
 
 /**
  * A server written in JavaScript is not at its speed when it starts: V8 compiles the hot paths
@@ -47,7 +71,7 @@ const P = QUICK
  * warm-up before each measured phase: one-second windows until two in a row agree within 5 %,
  * at most `WARM_UP.maxSeconds` (a C server is steady after two windows).
  */
-const WARM_UP = { window: 1, tolerance: 0.05, maxSeconds: QUICK ? 8 : 20 };
+const WARM_UP = { window: 1, tolerance: 0.05, maxSeconds: QUICK ? 6 : 20 };
 
 const SERVER_CORE = 0;
 const GENERATOR_CORE = 1;
@@ -60,7 +84,8 @@ const ISOLATION_RATE = 200;
 const TIME = ['time'];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const say = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const T0 = performance.now();
+const say = (s: string) => process.stderr.write(`bench ${((performance.now() - T0) / 1000).toFixed(0).padStart(3)} s: ${s}\n`);
 const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 const pctS = (n: number) => (Number.isFinite(n) ? `${Math.round(n * 100)}%` : 'n/a');
@@ -70,7 +95,10 @@ interface Measured<T> {
   serverCpu: number;
 }
 
-/** Runs `body` P.repeats times, each with the server's CPU share over the same wall time; keeps the fastest. */
+/**
+ * Runs `body` P.repeats times, each with the server's CPU share over the same wall time; keeps
+ * the run with the least server CPU per operation (other load on the machine only adds to it).
+ */
 async function withServerCpu<T extends { seconds: number; perSecond: number }>(srv: ServerProc, body: () => Promise<T>, repeats = P.repeats): Promise<Measured<T>> {
   let best: Measured<T> | undefined;
   for (let i = 0; i < repeats; i++) {
@@ -78,10 +106,13 @@ async function withServerCpu<T extends { seconds: number; perSecond: number }>(s
     const run = await body();
     const m = { run, serverCpu: (cpuSeconds(srv.pid) - c0) / run.seconds };
     say(`    ${f0(run.perSecond)}/s (srv ${pctS(m.serverCpu)}, gen ${pctS((run as { genCpu?: number }).genCpu ?? NaN)})`);
-    if (!best || run.perSecond > best.run.perSecond) best = m;
+    if (!best || cpuPerOp(m) < cpuPerOp(best)) best = m;
   }
   return best!;
 }
+
+/** Server CPU seconds per operation: its CPU share over the rate (Infinity for no operation). */
+const cpuPerOp = (m: Measured<{ perSecond: number }>): number => (m.run.perSecond > 0 ? m.serverCpu / m.run.perSecond : Infinity);
 
 /** Runs one-second windows of `load` until the rate settles (WARM_UP); nothing is recorded. */
 async function warmUp(what: string, load: (seconds: number, window: number) => Promise<{ perSecond: number }>): Promise<void> {
@@ -144,6 +175,12 @@ interface ServerResults {
   isoHandshakes?: HandshakeRun;
   /** `coap-psk derive` through SoftHSM: serials per second, start-up included. */
   derive?: { serials: number; perSecond: number };
+  /** pion-load: fresh socket, handshake, one CON GET, close_notify. */
+  pionHs?: PionMeasured;
+  /** pion-load: CON GETs over PION.sessions sessions. */
+  pionReq?: PionMeasured;
+  /** pion-load: PION.stormCount serials at once, HSM cache off, fresh process. */
+  storm?: PionMeasured;
 }
 
 async function main(): Promise<void> {
@@ -151,22 +188,47 @@ async function main(): Promise<void> {
   const started = new Date();
   const token = await createTestToken({ label: 'bench', pin: 'bench-pin', keys: [{ label: 'bench-master', hex: MASTER_HEX }] });
   const procs: ServerProc[] = [];
-  const results = { ceiling: {} as ServerResults, ours: {} as ServerResults, libcoap: {} as ServerResults, floor: {} as FloorResults };
+  const results = { ceiling: {} as ServerResults, ours: {} as ServerResults, libcoap: {} as ServerResults, pion: {} as ServerResults, floor: {} as FloorResults };
+  say('building scripts/bench/pion-load (Debian pion/dtls, offline)');
+  const pion = buildPionLoad(ROOT);
+  let pionRuns = 0;
+  const pionArgs = (phase: string, seconds: number, reqPath: string[]) => ['-phase', phase, '-seconds', String(seconds), '-prefix', `P${pionRuns++}-`, '-path', reqPath.join('/'),
+    '-concurrency', String(PION.hsConcurrency), '-sessions', String(PION.sessions), '-outstanding', String(PION.outstanding)];
+  /** pion-load's handshake pattern on `p`: a one-second run first (the GET and close paths warm), then the measured runs. */
+  const pionHandshakes = async (p: ServerProc, key: PionKey, reqPath: string[]): Promise<PionMeasured> => {
+    say('  pion-load handshake pattern (fresh socket, handshake, CON GET, close_notify)');
+    await runPion(pion.bin, GENERATOR_CORE, p, key, pionArgs('handshakes', 1, reqPath), 60_000);
+    return bestOfPion(PION.repeats, () => runPion(pion.bin, GENERATOR_CORE, p, key, pionArgs('handshakes', PION.seconds, reqPath), 120_000), say);
+  };
+  /**
+   * On a fresh process, before the own generator's sessions: libcoap's request cost grows with
+   * the sessions it holds (the crowded row), and those sessions end without close_notify.
+   * A one-second run first warms the request path up.
+   */
+  const pionRequests = async (p: ServerProc, key: PionKey, reqPath: string[]): Promise<PionMeasured> => {
+    say(`  pion-load requests over ${PION.sessions} sessions`);
+    await runPion(pion.bin, GENERATOR_CORE, p, key, pionArgs('requests', 1, reqPath), 120_000);
+    return bestOfPion(PION.repeats, () => runPion(pion.bin, GENERATOR_CORE, p, key, pionArgs('requests', PION.seconds, reqPath), 180_000), say);
+  };
+  const oursKey: PionKey = { masterHex: MASTER_HEX };
+  const nullKey: PionKey = { staticPsk: Buffer.from('bench-null-responder-key') };
+  const libcoapKey: PionKey = { staticPsk: Buffer.from(LIBCOAP_KEY) };
   const oursTarget = (port: number): Target => ({ port, pskFor: (s) => deriveSoftware(MASTER, Buffer.from(s, 'utf8')), path: WHOAMI });
   const tsx = ['--import', 'tsx'];
   const serveEnv = (cacheMax: number): NodeJS.ProcessEnv => ({
     ...process.env,
     ...token.env,
     COAP_PSK_KEY_ENCODING: 'raw',
-    COAP_PSK_LOG_LEVEL: 'warn',
+    // The defaults: a log line per handshake at info, JSON lines to a pipe.
+    COAP_PSK_LOG_LEVEL: 'info',
     COAP_PSK_CACHE_MAX: String(cacheMax),
     // SoftHSM runs inside the server process: derive without the worker-thread hop.
     COAP_PSK_PKCS11_SYNC: 'true',
   });
   /** A server of scripts/bench/server-child.ts (null, udp-null, node-coap, latency) on a free port. */
-  const startChild = async (mode: string, name: string = mode, env: NodeJS.ProcessEnv = process.env): Promise<ServerProc> => {
+  const startChild = async (mode: string, name: string = mode, env: NodeJS.ProcessEnv = process.env, nodeFlags: string[] = []): Promise<ServerProc> => {
     const port = await freeUdpPort();
-    const p = await startPinned(name, SERVER_CORE, process.execPath, [...tsx, path.join(ROOT, 'scripts/bench/server-child.ts'), mode, String(port)], port, env);
+    const p = await startPinned(name, SERVER_CORE, process.execPath, [...nodeFlags, ...tsx, path.join(ROOT, 'scripts/bench/server-child.ts'), mode, String(port)], port, env);
     procs.push(p);
     return p;
   };
@@ -180,7 +242,7 @@ async function main(): Promise<void> {
   const serve = async (name: string, cacheMax: number): Promise<ServerProc> => {
     const port = await freeUdpPort();
     const prof = PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${path.join(PROFILE_DIR, name)}`] : []; // one file per thread (tsx runs a loader thread)
-    const p = await startPinned(name, SERVER_CORE, process.execPath, [...prof, path.join(ROOT, 'bin/coap-psk.js'), 'serve', '--host', '127.0.0.1', '--port', String(port)], port, serveEnv(cacheMax));
+    const p = await startPinned(name, SERVER_CORE, process.execPath, [...SERVER_NODE_FLAGS, ...prof, path.join(ROOT, 'bin/coap-psk.js'), 'serve', '--host', '127.0.0.1', '--port', String(port)], port, serveEnv(cacheMax));
     procs.push(p);
     return p;
   };
@@ -199,6 +261,8 @@ async function main(): Promise<void> {
       const target: Target = { port: p.port, pskFor: () => Buffer.from('bench-null-responder-key'), path: WHOAMI };
       await warmHandshakes(target);
       results.ceiling.hsOn = await withServerCpu(p, () => runHandshakes(target, { seconds: P.seconds, concurrency: P.hsConcurrency, prefix: 'N-' }));
+      results.ceiling.pionHs = await pionHandshakes(p, nullKey, WHOAMI);
+      results.ceiling.pionReq = await pionRequests(p, nullKey, WHOAMI);
       await p.stop();
     }
     {
@@ -230,6 +294,7 @@ async function main(): Promise<void> {
       const target = oursTarget(p.port);
       await warmHandshakes(target);
       results.ours.hsOn = await withServerCpu(p, () => runHandshakes(target, { seconds: P.seconds, concurrency: P.hsConcurrency, prefix: 'ON-' }));
+      results.ours.pionHs = await pionHandshakes(p, oursKey, WHOAMI);
       await p.stop();
     }
     {
@@ -237,6 +302,7 @@ async function main(): Promise<void> {
       // thousands of handshakes) changes its request cost, libcoap's by a third (measured).
       say('coap-psk serve, cache on: requests');
       const p = await serve('serve-requests', 10_000);
+      results.ours.pionReq = await pionRequests(p, oursKey, WHOAMI);
       await measureSessions(p, oursTarget(p.port), results.ours, 'S-');
       await p.stop();
     }
@@ -247,15 +313,37 @@ async function main(): Promise<void> {
       const { p, target } = await startLibcoap();
       await warmHandshakes(target);
       results.libcoap.hsOn = await withServerCpu(p, () => runHandshakes(target, { seconds: P.seconds, concurrency: P.hsConcurrency, prefix: 'L-' }));
+      results.libcoap.pionHs = await pionHandshakes(p, libcoapKey, TIME);
       await p.stop();
     }
     {
       say('coap-server-openssl: requests');
       const { p, target } = await startLibcoap();
+      results.libcoap.pionReq = await pionRequests(p, libcoapKey, TIME);
       await measureSessions(p, target, results.libcoap, 'LS-');
       await p.stop();
     }
     {
+      // The second anchor: pion/dtls's own server, the same derivation, a trivial responder.
+      say('pion/dtls server (Go), trivial responder');
+      const port = await freeUdpPort();
+      const p = await startPinned('pion-server', SERVER_CORE, pion.bin, ['-phase', 'serve', '-port', String(port)], port, { ...process.env, BENCH_MASTER_HEX: MASTER_HEX });
+      procs.push(p);
+      results.pion.pionHs = await pionHandshakes(p, oursKey, WHOAMI);
+      results.pion.pionReq = await pionRequests(p, oursKey, WHOAMI);
+      await p.stop();
+    }
+    {
+      // Every device at once, as after a restart: a cold process, every key from the HSM.
+      say(`reconnect storm: ${PION.stormCount} serials, HSM cache off, fresh process`);
+      const p = await serve('serve-storm', 0);
+      results.ours.storm = await runPion(pion.bin, GENERATOR_CORE, p, oursKey,
+        ['-phase', 'storm', '-count', String(PION.stormCount), '-concurrency', String(PION.stormConcurrency), '-prefix', 'STORM-', '-timeout', '150s'], 200_000);
+      const st = results.ours.storm;
+      say(`    ${st.run.ok}/${PION.stormCount} connected in ${st.run.seconds.toFixed(1)} s, ${(st.cpuPerOp * 1e6).toFixed(0)} µs server CPU each${st.run.failed ? `, ${st.run.failed} failed` : ''}`);
+      await p.stop();
+    }
+    if (!QUICK) {
       // A process of its own: libcoap keeps a session per coap:// peer as well, and its request
       // cost grows with the number of sessions it holds (the crowded row).
       say('coap-server-openssl without DTLS (coap://)');
@@ -264,8 +352,9 @@ async function main(): Promise<void> {
       await p.stop();
     }
 
-    // 4. The floors: the same requests without DTLS, on node:dgram alone and on node-coap as shipped.
-    for (const mode of ['udp-null', 'node-coap'] as const) {
+    // 4. The floors: the same requests without DTLS, on node:dgram alone and on node-coap as
+    //    shipped (the full bench only: the quick one keeps to its 4 minutes).
+    for (const mode of QUICK ? [] : (['udp-null', 'node-coap'] as const)) {
       say(`${mode} without DTLS (coap://)`);
       const p = await startChild(mode);
       results.floor[mode === 'udp-null' ? 'udpNull' : 'nodeCoap'] = await measurePlain(p, p.port, WHOAMI);
@@ -276,7 +365,7 @@ async function main(): Promise<void> {
     //    established sessions (open loop, 200/s).
     {
       say('isolation: real server, PKCS#11 resolver + 50 ms');
-      const p = await startChild('latency', 'isolation', { ...serveEnv(10_000), BENCH_HSM_DELAY_MS: '50' });
+      const p = await startChild('latency', 'isolation', { ...serveEnv(10_000), BENCH_HSM_DELAY_MS: '50' }, SERVER_NODE_FLAGS);
       const port = p.port;
       const target = oursTarget(port);
       const sessions = await establishAll(target, P.isoSessions, 'I-');
@@ -298,6 +387,7 @@ async function main(): Promise<void> {
   } finally {
     for (const p of procs) await p.stop();
     await token.cleanup();
+    pion.cleanup();
   }
 
   printReport(started, results);
@@ -307,13 +397,15 @@ async function main(): Promise<void> {
  * Requests over exactly 1,000 established sessions (on a server that never had more); then
  * more sessions up to P.idleSessions, idle, for the RSS growth per idle session (baseline taken
  * after the requests, so caches that the requests filled are not counted against sessions);
- * then the same requests again with all of them established.
+ * then the same requests again with all of them established. The quick bench (P.idleSessions 0)
+ * stops after the first requests: the idle sessions and the crowded row take a minute.
  */
 async function measureSessions(p: ServerProc, target: Target, into: ServerResults, prefix: string): Promise<void> {
   const active = await establishAll(target, P.sessions, prefix);
   say(`  requests over ${active.length} sessions, ${active.length} established`);
   await warmRequests(active, target.path);
   into.req = await withServerCpu(p, () => runRequests(active, target.path, { seconds: P.seconds, concurrency: P.reqConcurrency }));
+  if (P.idleSessions <= active.length) return closeAll(active, false);
   await sleep(1000);
   const rss0 = rssKiB(p.pid);
   const idle = await establishAll(target, P.idleSessions - active.length, `${prefix}idle-`);
@@ -335,8 +427,7 @@ async function measurePlain(p: ServerProc, port: number, reqPath: string[]): Pro
   const peers = await openPlainPeers(port, P.sessions);
   try {
     await warmRequests(peers, reqPath);
-    // The floors are context, not the comparison: two runs in the quick bench keep it in its 4 minutes.
-    return await withServerCpu(p, () => runRequests(peers, reqPath, { seconds: P.seconds, concurrency: P.reqConcurrency }), QUICK ? 2 : P.repeats);
+    return await withServerCpu(p, () => runRequests(peers, reqPath, { seconds: P.seconds, concurrency: P.reqConcurrency }));
   } finally {
     closePlainPeers(peers);
   }
@@ -398,31 +489,90 @@ function usPerRequest(m: Measured<RequestRun> | undefined): string {
   return m && m.run.perSecond > 0 ? `${((m.serverCpu / m.run.perSecond) * 1e6).toFixed(1)} µs` : 'n/a';
 }
 
-function printReport(started: Date, r: { ceiling: ServerResults; ours: ServerResults; libcoap: ServerResults; floor: FloorResults }): void {
+/** µs of server CPU per operation, with the rate and both CPU shares. */
+function pionCell(m: PionMeasured | undefined): string {
+  if (!m || !Number.isFinite(m.cpuPerOp)) return 'n/a';
+  const extra = `${m.run.failed ? `, ${m.run.failed} failed` : ''}${m.run.lost ? `, ${m.run.lost} lost` : ''}`;
+  return `**${(m.cpuPerOp * 1e6).toFixed(0)} µs** (${f0(m.run.perSecond)}/s, srv ${pctS(m.serverCpu)}, gen ${pctS(m.run.genCpu)}${extra})`;
+}
+
+/** The same for a run of the project's own generator. */
+function ownCell(m: Measured<{ perSecond: number; genCpu: number }> | undefined): string {
+  if (!m || !(m.run.perSecond > 0)) return 'n/a';
+  return `${(cpuPerOp(m) * 1e6).toFixed(0)} µs (${f0(m.run.perSecond)}/s, srv ${pctS(m.serverCpu)}, gen ${pctS(m.run.genCpu)})`;
+}
+
+/** Generator-bound flags of a pion-load run: its core full, or the rate it reached on the null responder. */
+function pionBound(m: PionMeasured | undefined, ceiling: PionMeasured | undefined): string {
+  if (!m) return '';
+  const flags: string[] = [];
+  if (m.run.genCpu >= 0.9) flags.push('generator core saturated');
+  if (ceiling && m.run.perSecond >= 0.95 * ceiling.run.perSecond) flags.push('at the null-responder rate');
+  if (m.serverCpu >= 0.9) flags.push('server core saturated');
+  return flags.join(', ');
+}
+
+type Results = { ceiling: ServerResults; ours: ServerResults; libcoap: ServerResults; pion: ServerResults; floor: FloorResults };
+
+/** The headline: server CPU per operation, both generators, every server of the run. */
+function headline(r: Results, lines: string[]): void {
+  const { ceiling: c, ours: o, libcoap: l, pion: pg } = r;
+  lines.push(`Server CPU per operation (server CPU time over the window / operations completed; lower is better). pion-load: the independent generator (Go, pion/dtls 2.2.6), best of ${PION.repeats} runs of ${PION.seconds} s; handshake pattern: a fresh socket, a full handshake with a new serial, one CON GET, close_notify, ${PION.hsConcurrency} in flight; requests: CON GET over ${PION.sessions} sessions, ${PION.outstanding} outstanding. Own generator: the figures of the tables below (handshake and close_notify without the GET; requests over ${P.sessions} sessions).`);
+  lines.push('');
+  lines.push('| Server | CPU per handshake (+1 GET, close), pion-load | CPU per CON GET, pion-load | CPU per handshake, own generator | CPU per CON GET, own generator |');
+  lines.push('|---|---:|---:|---:|---:|');
+  lines.push(`| libcoap coap-server-openssl (C) | ${pionCell(l.pionHs)} | ${pionCell(l.pionReq)} | ${ownCell(l.hsOn)} | ${ownCell(l.req)} |`);
+  lines.push(`| pion/dtls server (Go), trivial responder | ${pionCell(pg.pionHs)} | ${pionCell(pg.pionReq)} | — | — |`);
+  lines.push(`| coap-psk (this server), defaults, HSM cache on | ${pionCell(o.pionHs)} | ${pionCell(o.pionReq)} | ${ownCell(o.hsOn)} | ${ownCell(o.req)} |`);
+  lines.push(`| Null responder (this project's DTLS layer alone; the generators' ceiling) | ${pionCell(c.pionHs)} | ${pionCell(c.pionReq)} | ${ownCell(c.hsOn)} | ${ownCell(c.req)} |`);
+  lines.push('');
+  const st = o.storm;
+  lines.push(st
+    ? `Reconnect storm (pion-load, ${PION.stormConcurrency} handshakes in flight, HSM cache off, a fresh process): ${f0(st.run.ok)} of ${f0(PION.stormCount)} distinct serials connected in **${st.run.seconds.toFixed(1)} s** (${f0(st.run.perSecond)}/s, ${(st.cpuPerOp * 1e6).toFixed(0)} µs server CPU each${st.run.failed ? `, ${st.run.failed} failed handshakes` : ''}).`
+    : 'Reconnect storm: n/a');
+  const pionNotes: Array<[string, string]> = [
+    ['pion-load: coap-psk handshakes', pionBound(o.pionHs, c.pionHs)],
+    ['pion-load: libcoap handshakes', pionBound(l.pionHs, c.pionHs)],
+    ['pion-load: pion server handshakes', pionBound(pg.pionHs, c.pionHs)],
+    ['pion-load: coap-psk requests', pionBound(o.pionReq, c.pionReq)],
+    ['pion-load: libcoap requests', pionBound(l.pionReq, c.pionReq)],
+    ['pion-load: pion server requests', pionBound(pg.pionReq, c.pionReq)],
+  ];
+  for (const [what, flag] of pionNotes) {
+    if (flag.includes('generator')) lines.push(`- ${what}: GENERATOR-BOUND (${flag}); the rate is the generator's, the CPU per operation still the server's.`);
+  }
+  lines.push(`pion-load's own cost: ${f0(Math.max(...[o.pionHs, l.pionHs, pg.pionHs, c.pionHs].map((m) => (m && m.run.genCpu > 0 ? m.run.perSecond / m.run.genCpu : 0))))} handshake patterns/s and ${f0(Math.max(...[o.pionReq, l.pionReq, pg.pionReq, c.pionReq].map((m) => (m && m.run.genCpu > 0 ? m.run.perSecond / m.run.genCpu : 0))))} requests/s per generator core (rate / generator CPU share, best run).`);
+  lines.push('');
+}
+
+function printReport(started: Date, r: Results): void {
   const { ceiling: c, ours: o, libcoap: l, floor: fl } = r;
   const cmd = `npm run bench${QUICK ? ' -- --quick' : ''}`;
   const lines: string[] = [];
-  lines.push(`### Benchmark: coap-psk vs libcoap coap-server-openssl${QUICK ? ' (quick)' : ''}`);
+  lines.push(`### Benchmark: coap-psk vs libcoap coap-server-openssl and pion/dtls${QUICK ? ' (quick)' : ''}`);
   lines.push('');
   lines.push(`- Date: ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`);
   lines.push(`- Machine: ${MACHINE}`);
-  lines.push(`- Command: \`${cmd}\` (servers pinned to core ${SERVER_CORE}, generator to core ${GENERATOR_CORE}, loopback)`);
-  lines.push('- Each simulated device has its own loopback source address (127.1.x.y), as real devices have their own addresses.');
-  lines.push(`- Load: TLS_PSK_WITH_AES_128_CCM_8 with extended master secret; best of ${P.repeats} runs of ${P.seconds} s per throughput figure, each server warmed up first (1 s windows until two agree within ${WARM_UP.tolerance * 100} %, at most ${WARM_UP.maxSeconds} s); ${P.hsConcurrency} handshakes in flight; requests: CON GET (\`/whoami\` here, \`/time\` on libcoap), ${P.reqConcurrency} outstanding over ${P.sessions} sessions, one per session at a time.`);
+  lines.push(`- Command: \`${cmd}\` (servers pinned to core ${SERVER_CORE}, generators to core ${GENERATOR_CORE}, loopback; this server's processes with ${SERVER_NODE_FLAGS.join(' ') || "node's default heap settings"})`);
+  lines.push('- Each simulated device has its own loopback source address (127.1.x.y for the own generator, 127.2.x.y for pion-load), as real devices have their own addresses.');
+  lines.push(`- Load: TLS_PSK_WITH_AES_128_CCM_8 with extended master secret; own generator: best of ${P.repeats} runs of ${P.seconds} s per figure, each server warmed up first (1 s windows until two agree within ${WARM_UP.tolerance * 100} %, at most ${WARM_UP.maxSeconds} s); ${P.hsConcurrency} handshakes in flight; requests: CON GET (\`/whoami\` here, \`/time\` on libcoap), ${P.reqConcurrency} outstanding over ${P.sessions} sessions, one per session at a time. "Best" is the run with the least server CPU per operation.`);
   lines.push('');
+  headline(r, lines);
   lines.push('| Measurement | coap-psk (this server) | libcoap coap-server-openssl | Generator ceiling (null responder) |');
   lines.push('|---|---:|---:|---:|');
   lines.push(`| Full handshakes/s, distinct serials, HSM cache off | ${hsCell(o.hsOff)} | — | — |`);
   lines.push(`| Full handshakes/s, distinct serials, HSM cache on | ${hsCell(o.hsOn)} | ${hsCell(l.hsOn)} | ${hsCell(c.hsOn)} |`);
   lines.push(`| CON GET requests/s over ${P.sessions} established sessions | ${reqCell(o.req)} | ${reqCell(l.req)} | ${reqCell(c.req)} |`);
   lines.push(`| Request latency p50 / p99, ms | ${latCell(o.req?.run)} | ${latCell(l.req?.run)} | ${latCell(c.req?.run)} |`);
-  lines.push(`| CON GET requests/s over ${P.sessions} of ${f0(o.crowdedSessions ?? NaN)} / ${f0(l.crowdedSessions ?? NaN)} established sessions | ${reqCell(o.reqCrowded)} | ${reqCell(l.reqCrowded)} | — |`);
-  lines.push(`| Request latency p50 / p99, ms, with all of them established | ${latCell(o.reqCrowded?.run)} | ${latCell(l.reqCrowded?.run)} | — |`);
-  lines.push(`| RSS growth per idle session (VmRSS, ${f0(o.rssSessions ?? NaN)} / ${f0(l.rssSessions ?? NaN)} sessions added to ${P.sessions}) | ${f0(o.rssPerSession ?? NaN)} B | ${f0(l.rssPerSession ?? NaN)} B | — |`);
+  if (P.idleSessions > P.sessions) {
+    lines.push(`| CON GET requests/s over ${P.sessions} of ${f0(o.crowdedSessions ?? NaN)} / ${f0(l.crowdedSessions ?? NaN)} established sessions | ${reqCell(o.reqCrowded)} | ${reqCell(l.reqCrowded)} | — |`);
+    lines.push(`| Request latency p50 / p99, ms, with all of them established | ${latCell(o.reqCrowded?.run)} | ${latCell(l.reqCrowded?.run)} | — |`);
+    lines.push(`| RSS growth per idle session (VmRSS, ${f0(o.rssSessions ?? NaN)} / ${f0(l.rssSessions ?? NaN)} sessions added to ${P.sessions}) | ${f0(o.rssPerSession ?? NaN)} B | ${f0(l.rssPerSession ?? NaN)} B | — |`);
+  }
   lines.push(`| Isolation: ${ISOLATION_RATE} req/s on ${P.isoSessions} sessions, 50 ms HSM latency; p50 / p99 ms alone → with new handshakes from a second process (null responder: alone, no HSM) | ${latCell(o.isoAlone)} → ${latCell(o.isoLoaded)} (${f0(o.isoHandshakes?.perSecond ?? NaN)} handshakes/s alongside, ${o.isoLoaded?.lost ?? 'n/a'} lost) | — | ${latCell(c.isoAlone)} |`);
   lines.push(`| \`coap-psk derive --format csv --out FILE\` through SoftHSM, ${f0(o.derive?.serials ?? NaN)} serials from a file | ${f0(o.derive?.perSecond ?? NaN)} derivations/s (start-up included) | — | — |`);
   lines.push('');
-  lines.push(`Server CPU per request, over DTLS and without it (coap://, the same generator, CON GETs from the same number of source addresses; without DTLS best of ${QUICK ? 2 : P.repeats} runs):`);
+  lines.push(`Server CPU per request, over DTLS and without it (coap://, the same generator, CON GETs from the same number of source addresses; without DTLS: the full bench only):`);
   lines.push('');
   lines.push('| Server | Over DTLS (CCM_8) | Without DTLS |');
   lines.push('|---|---:|---:|');
@@ -434,7 +584,7 @@ function printReport(started: Date, r: { ceiling: ServerResults; ours: ServerRes
   lines.push('srv / gen: CPU share of one core used by the server and by the generator during the measurement.');
   const est = (runs: Array<Measured<{ genCpu: number; perSecond: number }> | undefined>) =>
     Math.max(...runs.map((m) => (m && m.run.genCpu > 0 ? m.run.perSecond / m.run.genCpu : 0)));
-  lines.push(`Generator cost: ${f0(est([o.hsOff, o.hsOn, l.hsOn, c.hsOn]))} handshakes/s and ${f0(est([o.req, l.req, c.req]))} requests/s per generator core (rate / generator CPU share, best run).`);
+  lines.push(`Own generator's cost: ${f0(est([o.hsOff, o.hsOn, l.hsOn, c.hsOn]))} handshakes/s and ${f0(est([o.req, l.req, c.req]))} requests/s per generator core (rate / generator CPU share, best run).`);
   const notes: Array<[string, string]> = [
     ['coap-psk handshakes (cache off)', bound(o.hsOff, c.hsOn?.run.perSecond)],
     ['coap-psk handshakes (cache on)', bound(o.hsOn, c.hsOn?.run.perSecond)],
@@ -443,19 +593,18 @@ function printReport(started: Date, r: { ceiling: ServerResults; ours: ServerRes
     ['libcoap requests', bound(l.req, c.req?.run.perSecond)],
   ];
   for (const [what, flag] of notes) {
-    if (flag.includes('generator')) lines.push(`- ${what}: GENERATOR-BOUND (${flag}); the true server figure is higher.`);
+    if (flag.includes('generator')) lines.push(`- ${what}: GENERATOR-BOUND (${flag}); the rate is the generator's, the CPU per operation still the server's.`);
   }
-  const hsRatio = (o.hsOn?.run.perSecond ?? NaN) / (l.hsOn?.run.perSecond ?? NaN);
-  const reqRatio = (o.req?.run.perSecond ?? NaN) / (l.req?.run.perSecond ?? NaN);
-  // A generator-bound ratio says "at least as fast as the generator can tell", no more. The
-  // rate per core of server CPU compares the servers' own costs, whoever was the bottleneck.
   const perCore = (m: Measured<{ perSecond: number }> | undefined) => (m && m.serverCpu > 0 ? m.run.perSecond / m.serverCpu : NaN);
   lines.push(
-    `Per core of server CPU (rate / server CPU share): handshakes ${f0(perCore(o.hsOn))} vs ${f0(perCore(l.hsOn))} (${f2(perCore(o.hsOn) / perCore(l.hsOn))}), ` +
+    `Own generator, per core of server CPU (rate / server CPU share): handshakes ${f0(perCore(o.hsOn))} vs ${f0(perCore(l.hsOn))} (${f2(perCore(o.hsOn) / perCore(l.hsOn))}), ` +
       `requests ${f0(perCore(o.req))} vs ${f0(perCore(l.req))} (${f2(perCore(o.req) / perCore(l.req))}).`,
   );
+  const ownVsPion = (own: Measured<{ perSecond: number }> | undefined, pm: PionMeasured | undefined) => (own && pm ? f2(pm.cpuPerOp / cpuPerOp(own)) : 'n/a');
+  lines.push(`This server's CPU per operation, pion-load / own generator: handshakes ${ownVsPion(o.hsOn, o.pionHs)} (pion's pattern adds a GET and a fresh socket's first datagrams), requests ${ownVsPion(o.req, o.pionReq)}; libcoap's: ${ownVsPion(l.hsOn, l.pionHs)} / ${ownVsPion(l.req, l.pionReq)}.`);
   lines.push('');
-  lines.push(`handshakes ratio ${f2(hsRatio)} requests ratio ${f2(reqRatio)}`);
+  const ratio = (ref: PionMeasured | undefined, ours: PionMeasured | undefined) => f2((ref?.cpuPerOp ?? NaN) / (ours?.cpuPerOp ?? NaN));
+  lines.push(`cpu per op vs libcoap: handshakes ${ratio(l.pionHs, o.pionHs)} requests ${ratio(l.pionReq, o.pionReq)}`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
@@ -463,7 +612,7 @@ const watchdog = setTimeout(() => {
   say('watchdog: giving up after the time limit');
   killAllNow();
   process.exit(3);
-}, (QUICK ? 230 : 900) * 1000);
+}, (QUICK ? 270 : 1200) * 1000);
 watchdog.unref();
 
 // `-- --workers`: the workers phase alone (scripts/bench/workers.ts), its own report.

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # golang-go and miekg/pkcs11 build the reference Go program of the write-up (conformance test);
-# pion/dtls also builds the small-MTU interop client (test/peers/pion-client).
+# pion/dtls also builds the small-MTU interop client (test/peers/pion-client) and the bench's
+# independent load generator (scripts/bench/pion-load).
 # iproute2 and nftables make the cluster tests' network namespaces and load balancer (test/cluster).
 PACKAGES=(softhsm2 opensc libcoap3-bin gnutls-bin tshark golang-go golang-github-miekg-pkcs11-dev iproute2 nftables)
 

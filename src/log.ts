@@ -16,8 +16,34 @@ export function loggerOptions(level: string): LoggerOptions {
   };
 }
 
+/** Bytes of log lines gathered per write(2); a line waits at most FLUSH_MS for the rest. */
+const MIN_WRITE = 4096;
+const FLUSH_MS = 200;
+
+/**
+ * pino's own destination, asynchronous and buffered: with minLength 0 every line is one
+ * write(2) through libuv's thread pool (a line per handshake at info), gathered here into
+ * writes of MIN_WRITE bytes. pino flushes what is left when the process exits.
+ */
 export function createLogger(level: string = process.env.COAP_PSK_LOG_LEVEL ?? 'info'): Logger {
-  return pino(loggerOptions(level), destination({ fd: 2, sync: false }));
+  const dest = destination({ fd: 2, sync: false, minLength: MIN_WRITE });
+  let unflushed = false;
+  const timer = setInterval(() => {
+    if (unflushed) {
+      unflushed = false;
+      dest.flush();
+    }
+  }, FLUSH_MS);
+  timer.unref();
+  dest.once('close', () => clearInterval(timer));
+  const stream = {
+    write(line: string): boolean {
+      unflushed = true;
+      return dest.write(line);
+    },
+    flush: (cb?: (err?: Error) => void) => dest.flush(cb),
+  };
+  return pino(loggerOptions(level), stream);
 }
 
 /** For library users and tests that want silence. */

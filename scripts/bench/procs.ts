@@ -120,3 +120,25 @@ export function runPinned(core: number, cmd: string, args: string[], env: NodeJS
     });
   });
 }
+
+/**
+ * `taskset -c <core> cmd args` whose stdout lines are handed to `onLine` as they come (the
+ * pion generator marks its measured window that way); resolves at exit 0 (killed after timeoutMs).
+ */
+export function runPinnedLines(core: number, cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, onLine: (line: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawnPinned(core, cmd, args, env, timeoutMs);
+    let partial = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) onLine(line);
+    });
+    child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString('utf8')).slice(-4000)));
+    child.once('exit', (code) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}: ${err.trim().split('\n').pop() ?? ''}`));
+    });
+  });
+}

@@ -20,7 +20,7 @@ export function routeLabel(req: RouteRequest): string {
 
 export function countCoapResponses(router: Router, metrics: ServerMetrics): void {
   router.onResponse((req: RouteRequest, res: RouteResponse) => {
-    metrics.coapRequests.inc({ method: req.method, route: routeLabel(req), code: res.code });
+    metrics.countRequest(req.method, routeLabel(req), res.code);
   });
 }
 

@@ -9,15 +9,25 @@
  *  - cache hits and misses: lookups counted in front of the cache (instrumentLookups) minus
  *    derivations counted behind it — a single-flight join counts as a hit;
  *  - CoAP requests by route pattern and response code: a router middleware (./coap-metrics.ts).
+ *
+ * Nothing on a handshake's or a request's path touches prom-client: the hot paths bump plain
+ * numbers (fields, a Map by suite or by method/route/code, PlainHistogram's arrays) and each
+ * series is filled from them at scrape time, in its collect(). prom-client's inc({labels}) and
+ * observe({labels}) hash a label object on every call.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DtlsServer, HandshakeEvent } from '../dtls/server.js';
 import { HANDSHAKE_FAILURES } from '../dtls/reasons.js';
 import type { KeyResolver, PskCandidate } from '../keys/types.js';
+import { PlainHistogram } from './plain-histogram.js';
 
 const PREFIX = 'coap_psk_';
 /** The reason label: one of the DTLS layer's fixed codes (src/dtls/reasons.ts), so the label set is bounded. */
 const FAILURE_LABELS: ReadonlySet<string> = new Set(HANDSHAKE_FAILURES);
+/** hsmDuration's label values, by index (PlainHistogram). */
+const HSM_OK = 0;
+const HSM_UNKNOWN = 1;
+const HSM_ERROR = 2;
 
 export interface ServerMetricsOptions {
   /** Default: a new Registry. */
@@ -30,8 +40,8 @@ export class ServerMetrics {
   readonly registry: Registry;
   readonly handshakes: Counter<'result' | 'suite'>;
   readonly handshakeFailures: Counter<'reason'>;
-  readonly handshakeDuration: Histogram<'result'>;
-  readonly hsmDuration: Histogram<'result'>;
+  readonly handshakeDuration: PlainHistogram<'ok' | 'failed'>;
+  readonly hsmDuration: PlainHistogram<'ok' | 'unknown' | 'error'>;
   readonly hsmErrors: Counter;
   readonly keyLookups: Counter;
   readonly cacheHits: Counter;
@@ -41,6 +51,10 @@ export class ServerMetrics {
   readonly hsmUp: Gauge;
   private lookups = 0;
   private derivations = 0;
+  /** Handshakes by cipher suite: [ok, failed]. */
+  private readonly bySuite = new Map<string, [number, number]>();
+  /** CoAP requests by "method route code" (countRequest); what collect() already passed on. */
+  private readonly requests = new Map<string, { labels: { method: string; route: string; code: string }; n: number; exported: number }>();
   private dtls: DtlsServer | undefined;
 
   constructor(options: ServerMetricsOptions = {}) {
@@ -49,20 +63,33 @@ export class ServerMetrics {
     const self = this;
     this.handshakes = new Counter({
       name: `${PREFIX}handshakes_total`, help: 'DTLS handshakes finished, by result and cipher suite', labelNames: ['result', 'suite'], registers,
+      collect() {
+        this.reset();
+        for (const [suite, [ok, failed]] of self.bySuite) {
+          if (ok > 0) this.inc({ result: 'ok', suite }, ok);
+          if (failed > 0) this.inc({ result: 'failed', suite }, failed);
+        }
+      },
     });
     this.handshakeFailures = new Counter({
       name: `${PREFIX}handshake_failures_total`, help: 'Failed DTLS handshakes by reason', labelNames: ['reason'], registers,
     });
-    this.handshakeDuration = new Histogram({
-      name: `${PREFIX}handshake_duration_seconds`, help: 'DTLS handshake duration, from the first verified ClientHello', labelNames: ['result'], registers,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    });
-    this.hsmDuration = new Histogram({
-      name: `${PREFIX}hsm_derivation_duration_seconds`, help: 'Key derivations by the key source (HSM), by result (ok, unknown, error)', labelNames: ['result'], registers,
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    });
+    this.handshakeDuration = new PlainHistogram(
+      `${PREFIX}handshake_duration_seconds`, 'DTLS handshake duration, from the first verified ClientHello', 'result', ['ok', 'failed'],
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], this.registry,
+    );
+    this.hsmDuration = new PlainHistogram(
+      `${PREFIX}hsm_derivation_duration_seconds`, 'Key derivations by the key source (HSM), by result (ok, unknown, error)', 'result', ['ok', 'unknown', 'error'],
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], this.registry,
+    );
     this.hsmErrors = new Counter({ name: `${PREFIX}hsm_derivation_errors_total`, help: 'Key derivations that failed (HSM fault, timeout)', registers });
-    this.keyLookups = new Counter({ name: `${PREFIX}key_lookups_total`, help: 'Key lookups by handshakes (in front of the cache)', registers });
+    this.keyLookups = new Counter({
+      name: `${PREFIX}key_lookups_total`, help: 'Key lookups by handshakes (in front of the cache)', registers,
+      collect() {
+        this.reset();
+        this.inc(self.lookups);
+      },
+    });
     this.cacheMisses = new Counter({
       name: `${PREFIX}key_cache_misses_total`, help: 'Key lookups the cache passed on to the key source', registers,
       collect() {
@@ -82,6 +109,13 @@ export class ServerMetrics {
     });
     this.coapRequests = new Counter({
       name: `${PREFIX}coap_requests_total`, help: 'CoAP requests by method, route pattern and response code', labelNames: ['method', 'route', 'code'], registers,
+      // Adds what countRequest() counted since the last scrape; coapRequests.inc() still works.
+      collect() {
+        for (const r of self.requests.values()) {
+          if (r.n > r.exported) this.inc(r.labels, r.n - r.exported);
+          r.exported = r.n;
+        }
+      },
     });
     this.hsmUp = new Gauge({ name: `${PREFIX}hsm_up`, help: '1 when the last health probe derived a key in time, 0 otherwise', registers });
     // Read from the DtlsServer at scrape time: never out of step with it.
@@ -118,9 +152,24 @@ export class ServerMetrics {
   }
 
   onHandshake(e: HandshakeEvent): void {
-    this.handshakes.inc({ result: e.result, suite: e.cipherSuite ?? 'none' });
-    this.handshakeDuration.observe({ result: e.result }, e.durationMs / 1000);
-    if (e.result === 'failed') this.handshakeFailures.inc({ reason: this.reasonLabel(e.reason) });
+    const suite = e.cipherSuite ?? 'none';
+    let n = this.bySuite.get(suite);
+    if (n === undefined) this.bySuite.set(suite, (n = [0, 0]));
+    const failed = e.result === 'failed' ? 1 : 0;
+    n[failed]!++;
+    this.handshakeDuration.observe(failed, e.durationMs / 1000);
+    if (failed) this.handshakeFailures.inc({ reason: this.reasonLabel(e.reason) });
+  }
+
+  /**
+   * One CoAP request answered, for coap_psk_coap_requests_total: a Map lookup by a string key
+   * instead of prom-client's label hashing. `route` is a pattern, never a concrete path.
+   */
+  countRequest(method: string, route: string, code: string): void {
+    const key = `${method} ${route} ${code}`;
+    const r = this.requests.get(key);
+    if (r !== undefined) r.n++;
+    else this.requests.set(key, { labels: { method, route, code }, n: 1, exported: 0 });
   }
 
   private reasonLabel(reason: string | undefined): string {
@@ -132,13 +181,13 @@ export class ServerMetrics {
     return {
       resolve: async (identity: Buffer): Promise<PskCandidate[]> => {
         this.derivations++;
-        const end = this.hsmDuration.startTimer();
+        const t0 = performance.now();
         try {
           const candidates = await source.resolve(identity);
-          end({ result: candidates.length > 0 ? 'ok' : 'unknown' });
+          this.hsmDuration.observe(candidates.length > 0 ? HSM_OK : HSM_UNKNOWN, (performance.now() - t0) / 1000);
           return candidates;
         } catch (e) {
-          end({ result: 'error' });
+          this.hsmDuration.observe(HSM_ERROR, (performance.now() - t0) / 1000);
           this.hsmErrors.inc();
           throw e;
         }
@@ -152,7 +201,6 @@ export class ServerMetrics {
     return {
       resolve: (identity: Buffer) => {
         this.lookups++;
-        this.keyLookups.inc();
         return resolver.resolve(identity);
       },
       close: () => resolver.close(),

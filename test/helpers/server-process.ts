@@ -15,6 +15,11 @@ export interface ServerProcess {
   child: ChildProcess;
   /** Everything the server wrote to stderr so far (its JSON log lines). */
   log(): string;
+  /**
+   * The log once it contains `text` (or as it is after `timeoutMs`): the server gathers its log
+   * lines into larger writes and flushes them within 200 ms (src/log.ts).
+   */
+  waitForLog(text: string, timeoutMs?: number): Promise<string>;
   /** SIGTERM, then SIGKILL after 5 s; resolves with the exit code. */
   stop(): Promise<number | null>;
 }
@@ -58,6 +63,10 @@ export async function startServerProcess(env: Record<string, string>, extraArgs:
     port,
     child,
     log: () => stderr,
+    waitForLog: async (text, timeoutMs = 3000) => {
+      for (let waited = 0; !stderr.includes(text) && waited < timeoutMs; waited += 25) await new Promise((r) => setTimeout(r, 25));
+      return stderr;
+    },
     stop: () =>
       new Promise((done) => {
         if (child.exitCode !== null) return done(child.exitCode);

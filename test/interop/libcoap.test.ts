@@ -37,5 +37,5 @@ it('gnutls client limited to TLS_PSK_WITH_AES_128_CCM_8 (the CoAP mandatory suit
   const res = await coapClient({ impl: 'gnutls', onlyCcm8: true, identity: serial, key: expectedHexKey(serial), uri: `coaps://127.0.0.1:${ctx.server.port}/whoami` });
   expect(res.ok, res.stderr).toBe(true);
   expect(res.payload).toBe(serial);
-  expect(ctx.server.log()).toContain('TLS_PSK_WITH_AES_128_CCM_8');
+  expect(await ctx.server.waitForLog('TLS_PSK_WITH_AES_128_CCM_8')).toContain('TLS_PSK_WITH_AES_128_CCM_8');
 });

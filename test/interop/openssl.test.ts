@@ -30,7 +30,7 @@ describe('openssl s_client', () => {
     expect(res.protocol).toBe('DTLSv1.2');
     // The reply is a piggybacked 2.05 carrying the serial as its payload.
     expect(res.stdout).toContain(serial);
-    expect(ctx.server.log()).toContain(iana);
+    expect(await ctx.server.waitForLog(iana)).toContain(iana);
   });
 
   it.each(['PSK-AES128-CCM8', 'PSK-AES128-GCM-SHA256', 'ECDHE-PSK-CHACHA20-POLY1305'])('%s fails with a wrong key', async (cipher) => {
