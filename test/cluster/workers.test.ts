@@ -139,6 +139,7 @@ describe.skipIf(NO_REUSE_PORT)(`serve --workers 2${SKIP_REASON}`, () => {
     }
 
     // 16 devices on two sockets chosen by the kernel's hash: all on one would be 1 in 32,768.
+    await until(() => devices.every((d) => handshakesOf(d.serial).length > 0), 5_000).catch(() => undefined);
     const workersOf = new Set(devices.map((d) => handshakesOf(d.serial)[0]?.worker));
     expect(workersOf).toEqual(new Set([1, 2]));
     expect(await metric('coap_psk_worker_sessions{worker="1"}')).toBeGreaterThan(0);
@@ -172,6 +173,8 @@ describe.skipIf(NO_REUSE_PORT)(`serve --workers 2${SKIP_REASON}`, () => {
     for (const d of victimDevices) {
       await d.handshake();
       expect(await d.whoami()).toBe(d.serial);
+      // Log lines reach the file within 200 ms (src/log.ts batches them): wait, bounded.
+      await until(() => handshakesOf(d.serial).length >= 2, 5_000).catch(() => undefined);
       const again = handshakesOf(d.serial);
       expect(again).toHaveLength(2);
       expect(again[1]!.worker).toBe(victim.worker);
