@@ -210,6 +210,10 @@ describe('Connection ID: peer address update (RFC 9146 section 6)', () => {
     d.session.send(Buffer.from('tiny'));
     await until(() => d.received.length === 1);
     expect(d.received[0]!.toString()).toBe('small');
+    // That newer record after an answer proved the address: the large reply now goes out.
+    d.session.send(Buffer.from('big'));
+    await until(() => d.received.length === 2);
+    expect(d.received[1]!.length).toBe(1000);
   });
 });
 
