@@ -8,6 +8,7 @@
  */
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CIPHER_SUITES } from '../../../src/dtls/ciphers/index.js';
 import { DtlsClientSession } from '../../../src/dtls/client.js';
 import type { DtlsServerOptions } from '../../../src/dtls/server.js';
 import type { DtlsSession } from '../../../src/dtls/session.js';
@@ -40,7 +41,7 @@ async function socket(): Promise<dgram.Socket> {
  * A device whose datagrams go out of `current` (switchable: a NAT rebinding), each one kept in
  * `sent`; `hold` keeps the next datagram back instead of sending it (a delayed record).
  */
-async function device(serverPort: number, serial: string, connectionId: Buffer | undefined) {
+async function device(serverPort: number, serial: string, connectionId: Buffer | undefined, cipherSuites?: number[]) {
   const d = {
     current: await socket(),
     sent: [] as Buffer[],
@@ -54,7 +55,7 @@ async function device(serverPort: number, serial: string, connectionId: Buffer |
       return d.current.address().port;
     },
   };
-  d.session = new DtlsClientSession({ identity: serial, psk: testPsk(serial), connectionId }, (datagram) => {
+  d.session = new DtlsClientSession({ identity: serial, psk: testPsk(serial), connectionId, cipherSuites }, (datagram) => {
     const copy = Buffer.from(datagram);
     d.sent.push(copy);
     if (d.hold) {
@@ -97,6 +98,18 @@ describe('Connection ID: negotiation and the record format on the wire', () => {
     const last = d.sent.at(-1)!;
     expect(last[0]).toBe(TLS12_CID);
     expect(last.subarray(11, 17).equals(write!)).toBe(true);
+  });
+
+  // Each suite hands section 5's additional data its own `length` (AEAD and MAC-then-encrypt:
+  // the inner plaintext; encrypt-then-MAC: IV and ciphertext): both ends must agree for each.
+  it.each([...CIPHER_SUITES.values()].map((s) => [s.name, s.id] as const))('%s carries tls12_cid records both ways', async (_name, id) => {
+    const { port } = await start({ cipherSuites: [id], allowCbcWithoutEncryptThenMac: true });
+    const d = await device(port, `SN-suite-${id}`, Buffer.from('77', 'hex'), [id]);
+    const replies: Buffer[] = [];
+    d.current.on('message', (m) => replies.push(m));
+    await roundTrip(d, 'suite');
+    expect(d.sent.at(-1)![0]).toBe(TLS12_CID);
+    expect(replies.at(-1)![0]).toBe(TLS12_CID);
   });
 
   it('a zero-length client CID: the client sends the server\'s CID, the server answers in the plain format', async () => {
