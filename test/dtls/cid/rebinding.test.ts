@@ -10,8 +10,10 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CIPHER_SUITES } from '../../../src/dtls/ciphers/index.js';
 import { DtlsClientSession } from '../../../src/dtls/client.js';
+import { AlertDescription, AlertLevel } from '../../../src/dtls/constants.js';
 import type { DtlsServerOptions } from '../../../src/dtls/server.js';
 import type { DtlsSession } from '../../../src/dtls/session.js';
+import { PskClientSession, RawUdpPeer, plainAlerts, readHelloVerifyCookie } from '../../helpers/dtls-raw.js';
 import { startSoftwareDtlsServer, testPsk } from '../../helpers/software-dtls-server.js';
 import { until } from '../../helpers/wait.js';
 
@@ -233,3 +235,18 @@ describe('Connection ID: peer address update (RFC 9146 section 6)', () => {
 function countSent(d: { sent: Buffer[] }): number {
   return d.sent.length;
 }
+
+describe('Connection ID: a malformed offer', () => {
+  it('a connection_id extension whose length byte lies gets decode_error and no handshake state', async () => {
+    const { server, port } = await start();
+    const p = await RawUdpPeer.open(port);
+    cleanups.push(() => p.close());
+    const s = new PskClientSession({ extensions: [{ type: 54, data: Buffer.from([5, 1]) }] });
+    p.send(s.firstHello());
+    const cookie = readHelloVerifyCookie((await p.recv())!)!;
+    p.send(s.helloWithCookie(cookie));
+    const reply = await p.recvUntil((dg) => plainAlerts(dg).length > 0, 3000);
+    expect(reply && plainAlerts(reply)).toContainEqual([AlertLevel.fatal, AlertDescription.decode_error]);
+    expect(server.handshakeCount).toBe(0);
+  });
+});
