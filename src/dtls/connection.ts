@@ -2,9 +2,10 @@
  * One peer after its cookie verified: the handshake while it runs, then the established
  * session. Its address and port are those of the cookie exchange, and with a Connection ID
  * (RFC 9146) they follow the peer: `PeerAddressTracker` decides when a record from elsewhere
- * moves the session (section 6), and what may be sent to an address not yet proven. The record layer (epochs, windows, protection) is `RecordLayer`; this
- * file is the policy over it once the handshake is done: which alerts end the session, when
- * the final flight is sent again, and that renegotiation is refused.
+ * moves the session (section 6), and what may be sent to an address not yet proven. The record
+ * layer (epochs, windows, protection, CID framing) is `RecordLayer`; this file is the policy
+ * over it once the handshake is done: which alerts end the session, when the final flight is
+ * sent again, and that renegotiation is refused.
  */
 import {
   AlertDescription,
