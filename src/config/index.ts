@@ -242,7 +242,7 @@ function dtlsOverrides(raw: ServeConfig): Partial<DtlsServerConfig> {
   const plain = [
     'mtu', 'idleTimeoutMs', 'handshakeTimeoutMs', 'maxSessions', 'maxHandshakes', 'maxQueuedRecords',
     'maxReassemblyBytes', 'maxIdentityLength', 'cookieRotationMs', 'recvBufferSize', 'sendBufferSize',
-    'maxPendingKeyLookups', 'keyLookupTimeoutMs', 'handshakeRatePerSource', 'handshakeBurstPerSource',
+    'maxPendingKeyLookups', 'keyLookupTimeoutMs', 'handshakeRatePerSource', 'handshakeBurstPerSource', 'cidLength',
   ] as const;
   for (const k of plain) if (d[k] !== undefined) out[k] = d[k];
   return out;
@@ -307,6 +307,7 @@ export function printableConfig(c: ResolvedConfig): Record<string, unknown> {
       handshakeBurstPerSource: dtls.handshakeBurstPerSource,
       recvBufferSize: dtls.recvBufferSize,
       sendBufferSize: dtls.sendBufferSize,
+      cidLength: dtls.cidLength,
     },
     metrics: { port: c.metrics.port ?? null, host: c.metrics.host },
     log: c.log,

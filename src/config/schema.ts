@@ -142,6 +142,8 @@ export const configSchema = z.strictObject({
       .meta(meta({ env: ['COAP_PSK_DTLS_RECV_BUFFER_SIZE'], flag: 'recv-buffer-size', kind: 'int', description: 'UDP receive buffer in bytes' })),
     sendBufferSize: count(65_536, 1 << 30).optional()
       .meta(meta({ env: ['COAP_PSK_DTLS_SEND_BUFFER_SIZE'], flag: 'send-buffer-size', kind: 'int', description: 'UDP send buffer in bytes' })),
+    cidLength: count(0, 255).refine((n) => n === 0 || n >= 4, 'must be 0 (off) or 4..255').optional()
+      .meta(meta({ env: ['COAP_PSK_DTLS_CID_LENGTH'], flag: 'cid-length', kind: 'int', description: 'RFC 9146 Connection ID length in bytes (default 6; 0 turns CID off)' })),
   }),
   metrics: z.strictObject({
     port: port.optional()

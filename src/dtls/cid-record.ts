@@ -45,7 +45,7 @@ function readCidRecord(r: WireReader, cidLength: number): CidRecord {
  * the records before a truncated or oversized one are kept, and nothing is copied.
  */
 export function parseCidRecords(datagram: Buffer, cidLength: number): { records: CidRecord[]; malformed: boolean } {
-  if (cidLength === 0) return parseRecords(datagram);
+  if (cidLength === 0 || !hasCidRecord(datagram)) return parseRecords(datagram);
   const cidHeader = cidRecordHeaderLength(cidLength);
   const records: CidRecord[] = [];
   let offset = 0;
@@ -70,6 +70,18 @@ export function parseCidRecords(datagram: Buffer, cidLength: number): { records:
     offset += cidHeader + length;
   }
   return { records, malformed: false };
+}
+
+/**
+ * True when a tls12_cid record is among the datagram's records, walked as RFC 6347 frames them
+ * up to the first one (all records before it are plain, so their framing is the same): most
+ * datagrams have none, and then parseRecords alone reads them, at its own cost.
+ */
+function hasCidRecord(datagram: Buffer): boolean {
+  for (let offset = 0; offset + RECORD_HEADER_LENGTH <= datagram.length; offset += RECORD_HEADER_LENGTH + datagram.readUInt16BE(offset + RECORD_HEADER_LENGTH - 2)) {
+    if (datagram[offset] === ContentType.tls12_cid) return true;
+  }
+  return false;
 }
 
 /**

@@ -14,7 +14,11 @@
  * A `DtlsClientSession` owns no socket: it is fed datagrams and writes datagrams through a
  * callback, so a load generator can put sessions on whatever sockets it likes (one per
  * session: a session is an address and port). `connectDtls` is the simple form with its own
- * connected UDP socket.
+ * connected UDP socket, which it can swap for a new one mid-session (`rebind`: a NAT rebinding).
+ *
+ * Connection ID (RFC 9146): with `connectionId` set the client offers it in its ClientHello
+ * and, when the server answers, sends tls12_cid records with the server's CID (client-cid.ts,
+ * written apart from the server's CID code).
  */
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
@@ -54,7 +58,8 @@ import { ecdhePskPremaster, pskPremaster } from './premaster.js';
 import { computeExtendedMasterSecret, computeMasterSecret, computeVerifyData, deriveKeyBlock } from './prf.js';
 import { HandshakeReassembler, type HandshakeMessage } from './reassembler.js';
 import { parseRecords, type DTLSRecord } from './record.js';
-import { RecordLayer } from './record-layer.js';
+import { RecordLayer, type OpenedRecord } from './record-layer.js';
+import { ClientCid, type ClientRecord } from './client-cid.js';
 
 export interface DtlsClientOptions {
   /** psk_identity (RFC 4279): for this project the device serial. */
@@ -71,6 +76,11 @@ export interface DtlsClientOptions {
   retransmit?: RetransmitPolicy;
   /** Path MTU (IP and UDP headers included) for our flights. Default 1280. */
   mtu?: number;
+  /**
+   * Offer RFC 9146 Connection ID: the CID we want the server to put in its records to us;
+   * empty = we send the server's CID but want none. Default: no offer.
+   */
+  connectionId?: Buffer;
 }
 
 export type ClientState = 'idle' | 'wait_server_hello' | 'wait_server_hello_done' | 'wait_finished' | 'established' | 'closed';
@@ -121,6 +131,9 @@ export class DtlsClientSession extends EventEmitter {
   private encryptThenMac = false;
   private masterSecret: Buffer | undefined;
   private readonly records = new RecordLayer();
+  private readonly cid: ClientCid | undefined;
+  /** Epoch-1 protections, kept for tls12_cid records (the record layer seals the plain ones). */
+  private epoch1: { write: RecordProtection; read: RecordProtection } | undefined;
 
   constructor(options: DtlsClientOptions, private readonly sendDatagram: (datagram: Buffer) => void) {
     super();
@@ -131,6 +144,7 @@ export class DtlsClientSession extends EventEmitter {
     this.groups = options.groups ?? SUPPORTED_GROUPS;
     this.offerEms = options.extendedMasterSecret ?? true;
     this.mtu = options.mtu ?? 1280;
+    this.cid = options.connectionId ? new ClientCid(Buffer.from(options.connectionId)) : undefined;
     this.timer = new RetransmitTimer(
       options.retransmit ?? DEFAULT_RETRANSMIT,
       () => {
@@ -164,10 +178,15 @@ export class DtlsClientSession extends EventEmitter {
     this.finish(reason);
   }
 
+  /** The CIDs in use once ServerHello settled them: what we send (the server's), what we receive (ours). */
+  get connectionIds(): { write?: Buffer; read?: Buffer } {
+    return { write: this.cid?.writeCid, read: this.cid?.readCid };
+  }
+
   /** Feeds one datagram from the server. Never throws on what the network sent. */
   onDatagram(msg: Buffer): void {
     if (this.state === 'closed') return;
-    const { records } = parseRecords(msg);
+    const records: readonly ClientRecord[] = this.cid?.readCid ? this.cid.splitRecords(msg) : parseRecords(msg).records;
     for (let i = 0; i < records.length && !this.isClosed(); i++) this.onRecord(records[i]!);
   }
 
@@ -178,11 +197,12 @@ export class DtlsClientSession extends EventEmitter {
 
   // --- inbound ---
 
-  private onRecord(r: DTLSRecord): void {
+  private onRecord(r: ClientRecord): void {
     // RFC 6347 4.1.2.7: what does not authenticate, or has no keys (epoch 0 once established), is dropped.
-    const plaintext = this.records.open(r);
-    if (!plaintext) return;
-    switch (r.type) {
+    const opened = this.openRecord(r);
+    if (!opened) return;
+    const plaintext = opened.content;
+    switch (opened.type) {
       case ContentType.application_data:
         if (r.epoch > 0 && this.state === 'established') {
           if (this.onData) this.onData(plaintext);
@@ -198,6 +218,12 @@ export class DtlsClientSession extends EventEmitter {
       default:
         return; // ChangeCipherSpec: the epoch-1 Finished is what matters
     }
+  }
+
+  /** RFC 9146 section 3: once we asked for a CID, the server's protected records are tls12_cid. */
+  private openRecord(r: ClientRecord): OpenedRecord | undefined {
+    if (this.cid?.readCid && r.epoch > 0) return this.epoch1 && this.cid.open(this.epoch1.read, r);
+    return this.records.open(r as DTLSRecord);
   }
 
   private onHandshakeRecord(plaintext: Buffer): void {
@@ -254,6 +280,11 @@ export class DtlsClientSession extends EventEmitter {
     const etm = parseFlagExtension(sh.extensions, ExtensionType.encrypt_then_mac);
     if (ems === undefined || etm === undefined) return this.fail('flag extension with data', AlertDescription.decode_error);
     if (ems && !this.offerEms) return this.fail('unsolicited extended_master_secret', AlertDescription.unsupported_extension);
+    if (findExtension(sh.extensions, ExtensionType.connection_id) && !this.cid) {
+      return this.fail('unsolicited connection_id', AlertDescription.unsupported_extension);
+    }
+    const cidError = this.cid?.settle(sh.extensions);
+    if (cidError) return this.fail(cidError, AlertDescription.decode_error);
     const reneg = findExtension(sh.extensions, ExtensionType.renegotiation_info);
     if (reneg && parseRenegotiationInfo(reneg.data)?.length !== 0) {
       return this.fail('non-empty renegotiation_info', AlertDescription.handshake_failure);
@@ -308,8 +339,9 @@ export class DtlsClientSession extends EventEmitter {
     premaster.fill(0);
     const keys = deriveKeyBlock(this.masterSecret, this.clientRandom, serverRandom, suite);
     const opts = { encryptThenMac: this.encryptThenMac };
-    this.records.installWriteKeys(suite.createProtection(keys.client, opts), suite.maxExpansion);
-    this.records.installReadKeys(suite.createProtection(keys.server, opts));
+    this.epoch1 = { write: suite.createProtection(keys.client, opts), read: suite.createProtection(keys.server, opts) };
+    this.records.installWriteKeys(this.epoch1.write, suite.maxExpansion);
+    this.records.installReadKeys(this.epoch1.read);
     for (const k of [keys.client, keys.server]) {
       k.macKey.fill(0);
       k.encKey.fill(0);
@@ -357,6 +389,7 @@ export class DtlsClientSession extends EventEmitter {
     if (this.offerEms) exts.push(encodeFlagExtension(ExtensionType.extended_master_secret));
     if (suites.some((s) => !s.aead)) exts.push(encodeFlagExtension(ExtensionType.encrypt_then_mac));
     exts.push(encodeRenegotiationInfo());
+    if (this.cid) exts.push(this.cid.extension());
     const body = encodeClientHello({
       clientVersion: DTLS_1_2,
       random: this.clientRandom,
@@ -404,13 +437,15 @@ export class DtlsClientSession extends EventEmitter {
         this.records.changeCipherSpecSent(0);
         continue;
       }
-      const maxBody = budget - 13 - 12 - this.records.expansion(it.epoch);
+      const cidBytes = it.epoch > 0 ? (this.cid?.extraBytes ?? 0) : 0;
+      const maxBody = budget - 13 - 12 - this.records.expansion(it.epoch) - cidBytes;
       for (const frag of fragmentHandshake(it.msgType, it.messageSeq, it.body, maxBody)) push(this.record(ContentType.handshake, it.epoch, frag));
     }
     if (batch.length > 0) this.sendDatagram(batch.length === 1 ? batch[0]! : Buffer.concat(batch, size));
   }
 
   private record(type: number, epoch: number, plaintext: Buffer): Buffer {
+    if (epoch > 0 && this.epoch1 && this.cid?.sendsCid) return this.cid.seal(this.epoch1.write, DTLS_1_2, epoch, type, plaintext);
     const rec = this.records.seal(type, plaintext, epoch);
     if (!rec) throw new DtlsClientError(`no write keys or sequence numbers left in epoch ${epoch}`);
     return rec;
@@ -456,31 +491,52 @@ export interface ConnectOptions extends DtlsClientOptions {
 /** A session on its own connected UDP socket. */
 export interface DtlsClient {
   readonly session: DtlsClientSession;
+  /** The current socket (a new one after `rebind`). */
   readonly socket: dgram.Socket;
   send(data: Buffer): boolean;
+  /**
+   * Moves the session to a new UDP socket (a new source port), as a NAT rebinding does, and
+   * closes the old one; resolves with the new local port. The session and its keys stay; with
+   * a Connection ID the server finds the session by it (RFC 9146 section 6).
+   */
+  rebind(): Promise<number>;
   /** Sends close_notify and closes the socket. */
   close(): Promise<void>;
 }
 
-/** Opens a UDP socket, connects it to host:port and runs the handshake; resolves when established. */
-export async function connectDtls(options: ConnectOptions): Promise<DtlsClient> {
-  const socket = dgram.createSocket(options.host.includes(':') ? 'udp6' : 'udp4');
+async function connectedSocket(host: string, port: number): Promise<dgram.Socket> {
+  const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
-    socket.connect(options.port, options.host, () => {
+    socket.connect(port, host, () => {
       socket.off('error', reject);
       resolve();
     });
   });
-  const session = new DtlsClientSession(options, (d) => socket.send(d));
-  socket.on('message', (msg) => session.onDatagram(msg));
   socket.on('error', () => {}); // ICMP unreachable and friends: retransmission copes
+  return socket;
+}
+
+/** Opens a UDP socket, connects it to host:port and runs the handshake; resolves when established. */
+export async function connectDtls(options: ConnectOptions): Promise<DtlsClient> {
+  let socket = await connectedSocket(options.host, options.port);
+  const session = new DtlsClientSession(options, (d) => socket.send(d));
+  const listen = (s: dgram.Socket) => s.on('message', (msg) => session.onDatagram(msg));
+  listen(socket);
   let closed = false;
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
     session.close(true);
     await new Promise<void>((resolve) => socket.close(() => resolve()));
+  };
+  const rebind = async (): Promise<number> => {
+    const next = await connectedSocket(options.host, options.port);
+    listen(next);
+    const old = socket;
+    socket = next;
+    await new Promise<void>((resolve) => old.close(() => resolve()));
+    return next.address().port;
   };
   try {
     await new Promise<void>((resolve, reject) => {
@@ -509,5 +565,13 @@ export async function connectDtls(options: ConnectOptions): Promise<DtlsClient> 
   session.removeAllListeners('close');
   session.removeAllListeners('error');
   session.on('error', () => {});
-  return { session, socket, send: (d) => session.send(d), close };
+  return {
+    session,
+    get socket() {
+      return socket;
+    },
+    send: (d) => session.send(d),
+    rebind,
+    close,
+  };
 }

@@ -5,6 +5,7 @@
 import { DEFAULT_SUITE_PREFERENCE } from './ciphers/index.js';
 import { DEFAULT_RETRANSMIT, type RetransmitPolicy } from './flight.js';
 import { DEFAULT_GROUPS } from './negotiation.js';
+import { DEFAULT_CID_LENGTH } from './cid-factory.js';
 
 export interface DtlsServerConfig {
   /** Cipher suites by IANA value, most preferred first. */
@@ -55,6 +56,11 @@ export interface DtlsServerConfig {
   /** UDP socket buffers; the kernel default overflows at a few hundred outstanding requests. */
   recvBufferSize: number;
   sendBufferSize: number;
+  /**
+   * Length of the Connection IDs this server asks its peers to send (RFC 9146), 4..255 bytes;
+   * 0 turns CID off (a client's connection_id offer is then not answered).
+   */
+  cidLength: number;
 }
 
 export const DEFAULT_DTLS_CONFIG: DtlsServerConfig = {
@@ -79,4 +85,5 @@ export const DEFAULT_DTLS_CONFIG: DtlsServerConfig = {
   cookieRotationMs: 60_000,
   recvBufferSize: 4 * 1024 * 1024,
   sendBufferSize: 4 * 1024 * 1024,
+  cidLength: DEFAULT_CID_LENGTH,
 };

@@ -1,8 +1,11 @@
 /**
- * One peer (address and port) after its cookie verified: the handshake while it runs, then the
- * established session. The record layer (epochs, windows, protection) is `RecordLayer`; this
- * file is the policy over it once the handshake is done: which alerts end the session, when
- * the final flight is sent again, and that renegotiation is refused.
+ * One peer after its cookie verified: the handshake while it runs, then the established
+ * session. Its address and port are those of the cookie exchange, and with a Connection ID
+ * (RFC 9146) they follow the peer: `PeerAddressTracker` decides when a record from elsewhere
+ * moves the session (section 6), and what may be sent to an address not yet proven. The record
+ * layer (epochs, windows, protection, CID framing) is `RecordLayer`; this file is the policy
+ * over it once the handshake is done: which alerts end the session, when the final flight is
+ * sent again, and that renegotiation is refused.
  */
 import {
   AlertDescription,
@@ -16,21 +19,31 @@ import type { FlightItem } from './flight.js';
 import { fragmentHandshake, parseHandshakeFragments } from './handshake/header.js';
 import { encodeAlert, parseAlert } from './alert.js';
 import type { DTLSRecord } from './record.js';
-import { MAX_PLAINTEXT_LENGTH, RecordLayer } from './record-layer.js';
+import { MAX_PLAINTEXT_LENGTH, RecordLayer, type OpenedRecord } from './record-layer.js';
+import type { CidUse } from './cid-negotiation.js';
+import { PeerAddressTracker, type PeerAddress } from './peer-address.js';
 import type { RecordProtection } from './ciphers/types.js';
 import type { HandshakeHost, HandshakeResult, ServerHandshake } from './server-handshake.js';
 import type { HandshakeFailure } from './reasons.js';
 import type { DtlsSession, PeerDescription } from './session.js';
 
 export interface ConnectionEvents {
-  /** Writes one datagram to the peer. */
-  sendDatagram(datagram: Buffer): void;
+  /** Writes one datagram to the peer, at its current address. */
+  sendDatagram(datagram: Buffer, address: string, port: number): void;
   onEstablished(conn: Connection, result: HandshakeResult): void;
   onData(conn: Connection, data: Buffer): void;
   /** `failure` is set when the handshake never completed, with why. */
   onClosed(conn: Connection, reason: string, failure: HandshakeFailure | undefined): void;
   /** A record the policy refused (renegotiation), for the drop counters. */
   onRefused?(conn: Connection, what: 'renegotiation_refused'): void;
+  /**
+   * RFC 9146 section 6, for a session with a CID: 'moved' when an authenticated, newer record
+   * from `from` moved the session there (`conn.address`/`port` are already the new ones);
+   * 'kept' when an authenticated record came from elsewhere but was not newer, so it moved nothing.
+   */
+  onPeerAddress?(conn: Connection, verdict: 'moved' | 'kept', from: PeerAddress, previous: PeerAddress): void;
+  /** A datagram held back because the session's new address has not proven itself yet. */
+  onUnprovenSendHeld?(conn: Connection): void;
 }
 
 /** IP and UDP headers: the MTU counts them, the datagram payload does not. IPv4 20 + UDP 8 (RFC 791, RFC 768); IPv6 40 + UDP 8 (RFC 8200). */
@@ -55,17 +68,37 @@ export class Connection implements HandshakeHost, DtlsSession {
   private readonly overhead: number;
   private lastFinalFlightAt = 0;
   private failure: { reason: HandshakeFailure; detail?: string } | undefined;
+  private addressValue: string;
+  private portValue: number;
+  /** Set once established, for a session whose peer sends us our CID. */
+  private tracker: PeerAddressTracker | undefined;
+  /** Source and size of the datagram whose records are being read. */
+  private inbound: { from: PeerAddress; bytes: number } | undefined;
 
   constructor(
-    readonly address: string,
-    readonly port: number,
+    address: string,
+    port: number,
     private readonly events: ConnectionEvents,
     private readonly mtu: number,
     /** Epoch-0 sequence numbers continue past the ClientHello's, so OpenSSL does not see a replay. */
     firstWriteSeq: number,
+    /** The CIDs the connection_id exchange settled (none: the RFC 6347 record format). */
+    readonly cid: CidUse = {},
   ) {
+    this.addressValue = address;
+    this.portValue = port;
     this.records = new RecordLayer(firstWriteSeq);
+    this.records.useCid(cid);
     this.overhead = address.includes(':') ? IPV6_UDP_OVERHEAD : IPV4_UDP_OVERHEAD;
+  }
+
+  /** Where the peer's newest authenticated record came from (RFC 9146 section 6). */
+  get address(): string {
+    return this.addressValue;
+  }
+
+  get port(): number {
+    return this.portValue;
   }
 
   get key(): string {
@@ -102,30 +135,34 @@ export class Connection implements HandshakeHost, DtlsSession {
     this.handshake = h;
   }
 
-  /** The records of one datagram. */
-  onRecords(records: readonly DTLSRecord[]): void {
+  /** The records of one datagram, from `from` (default: the current address), `bytes` long. */
+  onRecords(records: readonly DTLSRecord[], from?: PeerAddress, bytes = 0): void {
+    this.inbound = from && { from, bytes };
     for (const r of records) {
-      if (this.state === 'closed') return;
+      if (this.state === 'closed') break;
       this.onRecord(r);
     }
+    this.inbound = undefined;
   }
 
   /**
    * For a session that has a new handshake pending on the same address and port: takes the
    * records this session can authenticate and returns the rest for the handshake.
    */
-  takeOwnRecords(records: readonly DTLSRecord[]): DTLSRecord[] {
+  takeOwnRecords(records: readonly DTLSRecord[], from?: PeerAddress, bytes = 0): DTLSRecord[] {
     const rest: DTLSRecord[] = [];
+    this.inbound = from && { from, bytes };
     for (const r of records) {
       if (this.state !== 'closed' && this.records.canRead(r.epoch) && this.records.isFresh(r)) {
-        const plaintext = this.records.open(r);
-        if (plaintext) {
-          this.onAuthenticated(r, plaintext);
+        const opened = this.records.open(r);
+        if (opened) {
+          this.onAuthenticated(r, opened);
           continue;
         }
       }
       rest.push(r);
     }
+    this.inbound = undefined;
     return rest;
   }
 
@@ -208,6 +245,7 @@ export class Connection implements HandshakeHost, DtlsSession {
     });
     // The handshake is over: nothing below the read epoch (epoch 0, unauthenticated) is read again.
     this.records.retireOldEpochs();
+    if (this.records.receivesCid) this.tracker = new PeerAddressTracker({ address: this.address, port: this.port });
     this.state = 'established';
     this.handshake = undefined;
     this.lastActivity = Date.now();
@@ -221,19 +259,39 @@ export class Connection implements HandshakeHost, DtlsSession {
       this.handshake.enqueue(r);
       return;
     }
-    let plaintext: Buffer | undefined;
+    let opened: OpenedRecord | undefined;
     if (this.records.canRead(r.epoch)) {
-      plaintext = this.records.open(r);
+      opened = this.records.open(r);
     } else if (r.epoch === 1 && this.handshake && this.records.isFresh(r)) {
       // Epoch-1 keys are not chosen yet: the handshake tries each candidate key's.
-      plaintext = this.handshake.openEpoch1(r);
-      if (plaintext) this.records.accept(r);
+      opened = this.handshake.openEpoch1(r, (p) => this.records.openWith(p, r));
+      if (opened) this.records.accept(r);
     }
     // RFC 6347 4.1.2.7: records that do not authenticate (or have no keys) are dropped.
-    if (plaintext) this.onAuthenticated(r, plaintext);
+    if (opened) this.onAuthenticated(r, opened);
   }
 
-  private onAuthenticated(r: DTLSRecord, plaintext: Buffer): void {
+  /**
+   * RFC 9146 section 6: an authenticated record (its window already accepted it) from another
+   * address moves the session only when it is newer than the newest record seen.
+   */
+  private trackPeerAddress(r: DTLSRecord): void {
+    const tracker = this.tracker;
+    const inbound = this.inbound;
+    if (!tracker || !inbound || this.state !== 'established') return;
+    const previous = tracker.address;
+    const verdict = tracker.onAuthenticated(inbound.from, r.epoch, r.sequenceNumber, inbound.bytes);
+    if (verdict === 'same') return;
+    if (verdict === 'moved') {
+      this.addressValue = inbound.from.address;
+      this.portValue = inbound.from.port;
+    }
+    this.events.onPeerAddress?.(this, verdict, inbound.from, previous);
+  }
+
+  private onAuthenticated(r: DTLSRecord, opened: OpenedRecord): void {
+    const plaintext = opened.content;
+    const type = opened.type;
     if (plaintext.length > MAX_PLAINTEXT_LENGTH) {
       // RFC 5246 6.2.1 and 7.2.2: authenticated, and too long: the peer is broken.
       if (this.state === 'handshaking') return this.fail(AlertDescription.record_overflow, 'record_overflow');
@@ -241,7 +299,9 @@ export class Connection implements HandshakeHost, DtlsSession {
       return this.close('record_overflow', false);
     }
     if (r.epoch > 0) this.lastActivity = Date.now();
-    switch (r.type) {
+    if (r.epoch > 0) this.trackPeerAddress(r);
+    if (this.state === 'closed') return;
+    switch (type) {
       case ContentType.handshake:
         return this.onHandshake(r, plaintext);
       case ContentType.change_cipher_spec:
@@ -295,7 +355,7 @@ export class Connection implements HandshakeHost, DtlsSession {
     if (this.state === 'closed') return false;
     const rec = this.records.seal(type, plaintext);
     if (rec) {
-      this.events.sendDatagram(rec);
+      this.sendDatagram(rec);
       return true;
     }
     this.close('sequence numbers exhausted', false);
@@ -309,14 +369,27 @@ export class Connection implements HandshakeHost, DtlsSession {
     let size = 0;
     for (const rec of records) {
       if (size + rec.length > budget && batch.length > 0) {
-        this.events.sendDatagram(batch.length === 1 ? batch[0] : Buffer.concat(batch, size));
+        this.sendDatagram(batch.length === 1 ? batch[0] : Buffer.concat(batch, size));
         batch = [];
         size = 0;
       }
       batch.push(rec);
       size += rec.length;
     }
-    if (batch.length > 0) this.events.sendDatagram(batch.length === 1 ? batch[0] : Buffer.concat(batch, size));
+    if (batch.length > 0) this.sendDatagram(batch.length === 1 ? batch[0] : Buffer.concat(batch, size));
+  }
+
+  /**
+   * To the current address. After a move, an address that has not proven itself gets no more
+   * than PeerAddressTracker allows (RFC 9146 section 6: nothing large to an unproven address);
+   * what it holds back, the peer's or CoAP's retransmission brings again.
+   */
+  private sendDatagram(datagram: Buffer): void {
+    if (this.tracker && !this.tracker.maySend(datagram.length)) {
+      this.events.onUnprovenSendHeld?.(this);
+      return;
+    }
+    this.events.sendDatagram(datagram, this.addressValue, this.portValue);
   }
 }
 

@@ -10,9 +10,12 @@
  *
  * Our answer to 3 is QUIC's (RFC 9000 8.1): until the new address has proven itself we send it
  * at most `amplificationFactor` times the bytes that arrived from it, and it proves itself with
- * one more newer authenticated record from it after we have sent it something. A device behind
- * a rebound NAT does that with its next request or ACK; someone who sent one captured record
- * from a spoofed address gets a victim at most three times that record's size. (DTLS 1.2 has
+ * one more newer authenticated record from it after we have answered it (sent, or held back as
+ * too large) something. A device behind a rebound NAT does that with its next request, ACK or
+ * retransmission; someone who sent one captured record from a spoofed address gets a victim at
+ * most three times that record's size. This is weaker than QUIC's challenge: an on-path
+ * attacker who re-sends two fresh records of the device from a victim's address validates it
+ * (off-path, it has no fresh records to send). (DTLS 1.2 has
  * no address-validation message but RFC 9853's return routability check, which device stacks do
  * not implement yet.)
  */
@@ -76,14 +79,17 @@ export class PeerAddressTracker {
 
   /**
    * Whether a datagram of `bytes` may go to the current address now; counts it against the
-   * budget of an address not yet proven. A refused datagram is dropped by the caller: CoAP's
-   * retransmission (or the device's) brings it again once the address has proven itself.
+   * budget of an address not yet proven. A refused datagram is dropped by the caller: the
+   * device's retransmission proves the address, and CoAP's (or the device's) brings it again.
    */
   maySend(bytes: number): boolean {
     if (this.validated) return true;
+    // A refused datagram counts as an answer too: otherwise a first reply larger than the budget
+    // (a 1 KiB Block2 response to a 40-byte request) would keep the address unproven for good.
+    // The peer's next newer record (its retransmission) then proves the address.
+    this.sentSinceMove = true;
     if (bytes > this.budget) return false;
     this.budget -= bytes;
-    this.sentSinceMove = true;
     return true;
   }
 }

@@ -12,12 +12,25 @@
  * - the write epoch changes only when this side sends its ChangeCipherSpec (RFC 5246 7.1), so
  *   that an alert raised before that goes out under the keys the peer can read.
  *
+ * - with a Connection ID (RFC 9146 section 3), records of epoch 1 and up go out as tls12_cid
+ *   with the peer's CID when the peer asked for one, and must come in as tls12_cid with ours
+ *   when we asked for one; epoch 0 never carries a CID. The real content type travels inside.
+ *
  * Policy (what an alert or a handshake message means) is the caller's business.
  */
 import type { RecordProtection } from './ciphers/types.js';
-import { DTLS_1_0, DTLS_1_2 } from './constants.js';
+import { ContentType, DTLS_1_0, DTLS_1_2 } from './constants.js';
+import type { CidUse } from './cid-negotiation.js';
+import { openCidRecord, sealCidRecord } from './cid-protection.js';
+import type { CidRecord } from './cid-record.js';
 import { encodeRecord, MAX_SEQUENCE_NUMBER, type DTLSRecord } from './record.js';
 import { ReplayWindow } from './replay-window.js';
+
+/** An inbound record once opened: its real content type (inside a tls12_cid record) and content. */
+export interface OpenedRecord {
+  readonly type: number;
+  readonly content: Buffer;
+}
 
 /** RFC 5246 6.2.1: a plaintext fragment is at most 2^14 bytes; more is record_overflow. */
 export const MAX_PLAINTEXT_LENGTH = 2 ** 14;
@@ -39,6 +52,7 @@ export class RecordLayer {
   private writeEpoch = 0;
   private readonly reads = new Map<number, ReadState>();
   private readonly writes = new Map<number, WriteState>();
+  private cid: CidUse = {};
 
   /** `firstWriteSeq`: where epoch 0's sequence numbers start (the server continues past the ClientHello's). */
   constructor(firstWriteSeq = 0) {
@@ -52,6 +66,16 @@ export class RecordLayer {
 
   get currentWriteEpoch(): number {
     return this.writeEpoch;
+  }
+
+  /** The CIDs the connection_id exchange settled (cid-negotiation.ts); they apply from epoch 1 on. */
+  useCid(use: CidUse): void {
+    this.cid = use;
+  }
+
+  /** True when the peer sends us tls12_cid records (we asked for a non-empty CID). */
+  get receivesCid(): boolean {
+    return this.cid.readCid !== undefined;
   }
 
   /** True when records of `epoch` have read keys (a retired or future epoch has none). */
@@ -81,18 +105,32 @@ export class RecordLayer {
   }
 
   /**
-   * The plaintext of an inbound record, or undefined when it must be dropped: wrong version,
-   * no keys for its epoch, a replay, or it does not authenticate. A record that opens moves
-   * its epoch's window.
+   * The real type and content of an inbound record, or undefined when it must be dropped:
+   * wrong version, no keys for its epoch, a replay, the wrong record format for the CIDs
+   * negotiated, or it does not authenticate. A record that opens moves its epoch's window.
    */
-  open(r: DTLSRecord): Buffer | undefined {
+  open(r: CidRecord): OpenedRecord | undefined {
     // A first ClientHello may carry the DTLS 1.0 record version; after that only 1.2.
     if (r.version !== DTLS_1_2 && !(r.version === DTLS_1_0 && r.epoch === 0)) return undefined;
     const read = this.reads.get(r.epoch);
     if (!read || read.window.isDuplicate(r.sequenceNumber)) return undefined;
-    const plaintext = read.protection ? read.protection.open(r.type, r.version, r.epoch, r.sequenceNumber, r.fragment) : r.fragment;
-    if (plaintext) read.window.accept(r.sequenceNumber);
-    return plaintext;
+    const opened = read.protection ? this.openWith(read.protection, r) : r.type === ContentType.tls12_cid ? undefined : { type: r.type, content: r.fragment };
+    if (opened) read.window.accept(r.sequenceNumber);
+    return opened;
+  }
+
+  /**
+   * Opens a protected record under `protection` (its epoch's, or a candidate's during the
+   * handshake) without touching any window. RFC 9146 section 3: once we asked for a CID, a
+   * protected record in the plain format is not one the peer may send, and a tls12_cid record
+   * must carry our CID (the additional data covers it).
+   */
+  openWith(protection: RecordProtection, r: CidRecord): OpenedRecord | undefined {
+    const readCid = this.cid.readCid;
+    if (readCid) return openCidRecord(protection, r, readCid);
+    if (r.type === ContentType.tls12_cid) return undefined;
+    const content = protection.open(r.type, r.version, r.epoch, r.sequenceNumber, r.fragment);
+    return content && { type: r.type, content };
   }
 
   /** True when `r`'s sequence number was not yet seen in its epoch (for records opened elsewhere). */
@@ -108,7 +146,11 @@ export class RecordLayer {
 
   /** Bytes the protection of `epoch` adds to a record. */
   expansion(epoch: number): number {
-    return this.writes.get(epoch)?.expansion ?? 0;
+    const w = this.writes.get(epoch);
+    if (!w) return 0;
+    // A tls12_cid record also carries the CID in its header and the real type inside.
+    const writeCid = w.protection ? this.cid.writeCid : undefined;
+    return w.expansion + (writeCid ? writeCid.length + 1 : 0);
   }
 
   /**
@@ -119,6 +161,8 @@ export class RecordLayer {
     const w = this.writes.get(epoch);
     if (!w || w.seq > MAX_SEQUENCE_NUMBER) return undefined;
     const seq = w.seq++;
+    const writeCid = this.cid.writeCid;
+    if (w.protection && writeCid) return sealCidRecord(w.protection, { version: DTLS_1_2, epoch, seq, cid: writeCid, type, content: plaintext });
     const fragment = w.protection ? w.protection.seal(type, DTLS_1_2, epoch, seq, plaintext) : plaintext;
     return encodeRecord(type, DTLS_1_2, epoch, seq, fragment);
   }

@@ -37,6 +37,7 @@ import {
 } from './prf.js';
 import { HandshakeReassembler, type HandshakeMessage } from './reassembler.js';
 import type { DTLSRecord } from './record.js';
+import type { OpenedRecord } from './record-layer.js';
 import type { PskKey, PskLookup } from './psk.js';
 import type { HandshakeFailure } from './reasons.js';
 
@@ -214,17 +215,20 @@ export class ServerHandshake {
 
   /**
    * An epoch-1 record before keys are installed: during a rotation, the client's Finished
-   * is opened with each candidate's keys in turn. Returns the plaintext, or undefined.
+   * is opened with each candidate's keys in turn (`open`: the connection's record format,
+   * plain or tls12_cid). Returns the opened record, or undefined.
    */
-  openEpoch1(record: DTLSRecord): Buffer | undefined {
+  openEpoch1(record: DTLSRecord, open: (protection: RecordProtection) => OpenedRecord | undefined): OpenedRecord | undefined {
     if (this.state === 'wait_client_key_exchange') {
       // Reordered ahead of ClientKeyExchange: keep it for when the keys exist.
       this.enqueue(record);
       return undefined;
     }
-    if (this.state !== 'wait_finished' || record.type !== ContentType.handshake) return undefined;
+    // A tls12_cid record (RFC 9146) carries its real type inside: checked once opened.
+    if (this.state !== 'wait_finished' || (record.type !== ContentType.handshake && record.type !== ContentType.tls12_cid)) return undefined;
     for (const c of this.candidates) {
-      const plain = c.clientWrite.open(record.type, record.version, record.epoch, record.sequenceNumber, record.fragment);
+      const opened = open(c.clientWrite);
+      const plain = opened?.type === ContentType.handshake ? opened : undefined;
       if (plain) {
         this.chosen = c;
         this.host.installEpoch1(c.clientWrite, c.serverWrite, this.negotiated.suite.maxExpansion);

@@ -10,6 +10,10 @@
  * A session lives until close_notify or a fatal alert under its keys, the idle timeout, or a
  * new handshake from its address:port whose Finished verified (RFC 6347 4.2.8): until then the
  * new handshake runs beside it, and records go to whichever of the two authenticates them.
+ *
+ * With a Connection ID (RFC 9146, `cidLength` > 0) a record finds its session by the CID in
+ * its header first, by address and port otherwise; the session then decides whether its peer
+ * moved (connection.ts, section 6), and the address map follows it.
  */
 import dgram from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
@@ -25,7 +29,12 @@ import { encodeHandshake, parseHandshakeFragments, type HandshakeFragment } from
 import { HelloReassembly } from './hello-reassembly.js';
 import { encodeHelloVerifyRequest } from './handshake/hello-verify-request.js';
 import { isFailure, negotiate } from './negotiation.js';
-import { encodeRecord, MAX_SEQUENCE_NUMBER, parseRecords, type DTLSRecord } from './record.js';
+import { encodeRecord, MAX_SEQUENCE_NUMBER, type DTLSRecord } from './record.js';
+import { parseCidRecords, peekCid } from './cid-record.js';
+import { CidFactory } from './cid-factory.js';
+import { serverCidForClientHello, type CidUse } from './cid-negotiation.js';
+import type { Negotiated } from './negotiation.js';
+import type { PeerAddress } from './peer-address.js';
 import { ServerHandshake, type HandshakeResult, type KeyLookupQueue } from './server-handshake.js';
 import { SourceRateLimiter } from './rate-limit.js';
 import type { PskLookup } from './psk.js';
@@ -76,8 +85,13 @@ export class DtlsServer extends EventEmitter {
   private readonly pskLookup: PskLookup;
   private readonly log: Logger;
   private readonly cookies: CookieJar;
-  /** Established sessions by address and port. */
+  /** Established sessions by address and port (a session that moved, by its new one). */
   private readonly connections = new Map<string, Connection>();
+  /** Established sessions with a CID, by the CID their peer puts in its records (latin1 key). */
+  private readonly byCid = new Map<string, Connection>();
+  /** Every established session, whichever maps hold it. */
+  private readonly established = new Set<Connection>();
+  private readonly cidFactory: CidFactory | undefined;
   /**
    * Handshakes by address and port. One may run while that address:port still has a session
    * (RFC 6347 4.2.8): the old session stays until the new handshake's Finished verifies.
@@ -101,7 +115,17 @@ export class DtlsServer extends EventEmitter {
   private readonly lookups: KeyLookupQueue;
   private readonly rateLimiter: SourceRateLimiter;
   private readonly helloFragments = new HelloReassembly();
-  readonly stats = { datagrams: 0, dropped: {} as Record<string, number>, handshakesOk: 0, handshakesFailed: 0 };
+  readonly stats = {
+    datagrams: 0,
+    dropped: {} as Record<string, number>,
+    handshakesOk: 0,
+    handshakesFailed: 0,
+    /** RFC 9146 section 6: sessions that moved to a new address, and records from elsewhere that moved nothing. */
+    addressUpdates: 0,
+    addressUpdatesRejected: 0,
+    /** Datagrams not sent to a session's new address because it had not proven itself yet. */
+    heldForUnprovenAddress: 0,
+  };
 
   constructor(options: DtlsServerOptions) {
     super();
@@ -112,6 +136,7 @@ export class DtlsServer extends EventEmitter {
     this.cookies = new CookieJar(this.config.cookieRotationMs);
     this.lookups = { pending: 0, max: this.config.maxPendingKeyLookups, timeoutMs: this.config.keyLookupTimeoutMs };
     this.rateLimiter = new SourceRateLimiter(this.config.handshakeRatePerSource, this.config.handshakeBurstPerSource);
+    this.cidFactory = this.config.cidLength > 0 ? new CidFactory({ length: this.config.cidLength }) : undefined;
   }
 
   /**
@@ -163,7 +188,7 @@ export class DtlsServer extends EventEmitter {
     this.tracking = true;
     if (this.sweeper) clearInterval(this.sweeper);
     for (const conn of [...this.pending.values()]) conn.close('server closing', false, 'server_closing');
-    for (const conn of [...this.connections.values()]) conn.close('server closing', true);
+    for (const conn of [...this.established]) conn.close('server closing', true);
     // Closing the socket would cancel datagrams still queued in it: the close_notify alerts.
     if (this.sending > 0) {
       await new Promise<void>((resolve) => {
@@ -181,7 +206,12 @@ export class DtlsServer extends EventEmitter {
   }
 
   get sessionCount(): number {
-    return this.connections.size;
+    return this.established.size;
+  }
+
+  /** Established sessions whose peer sends us a CID. */
+  get cidSessionCount(): number {
+    return this.byCid.size;
   }
 
   get handshakeCount(): number {
@@ -231,8 +261,15 @@ export class DtlsServer extends EventEmitter {
   }
 
   private route(msg: Buffer, address: string, port: number): void {
-    const { records } = parseRecords(msg);
+    const cidLength = this.config.cidLength;
+    const { records } = parseCidRecords(msg, cidLength);
     if (records.length === 0) return this.drop('malformed', address, port);
+    const from = { address, port };
+    // RFC 9146: the CID finds the session wherever the datagram came from; the session then
+    // authenticates each record and decides whether its peer moved.
+    const cid = this.byCid.size > 0 ? peekCid(msg, cidLength) : undefined;
+    const owner = cid && this.byCid.get(cid.toString('latin1'));
+    if (owner) return owner.onRecords(records, from, msg.length);
     const conn = this.find(address, port);
     const handshake = this.pending.size > 0 ? this.pending.get(peerKey(address, port)) : undefined;
     const first = records[0];
@@ -244,13 +281,13 @@ export class DtlsServer extends EventEmitter {
     }
     if (conn && handshake) {
       // Both an old session and a new handshake: each record goes to whichever authenticates it.
-      const rest = conn.takeOwnRecords(records);
-      if (rest.length > 0) handshake.onRecords(rest);
+      const rest = conn.takeOwnRecords(records, from, msg.length);
+      if (rest.length > 0) handshake.onRecords(rest, from, msg.length);
       return;
     }
     const target = conn ?? handshake;
     if (!target) return this.drop('no_session', address, port);
-    target.onRecords(records);
+    target.onRecords(records, from, msg.length);
   }
 
   /**
@@ -318,6 +355,14 @@ export class DtlsServer extends EventEmitter {
       this.emitHandshake({ address, port, durationMs: 0, result: 'failed', reason: negotiated.reason });
       return;
     }
+    const cid = this.answerConnectionId(ch, negotiated);
+    if (!cid) {
+      this.sendPlainAlert(AlertDescription.decode_error, record.sequenceNumber, address, port);
+      this.stats.handshakesFailed++;
+      this.log.info({ address, port, reason: 'malformed_extension', detail: 'connection_id' }, 'handshake failed');
+      this.emitHandshake({ address, port, durationMs: 0, result: 'failed', reason: 'malformed_extension', detail: 'connection_id' });
+      return;
+    }
     // Our epoch-0 sequence numbers continue past the ClientHello's: there must be room.
     if (record.sequenceNumber >= MAX_SEQUENCE_NUMBER) return this.drop('sequence_exhausted', address, port);
     // A valid cookie from an address that has a session: the device may have rebooted (RFC 6347
@@ -325,7 +370,7 @@ export class DtlsServer extends EventEmitter {
     // a replayed ClientHello with a still-valid cookie must not end it.
     pending?.close('superseded by a new ClientHello', false, 'superseded');
     if (!conn) this.evictIfFull();
-    const fresh = new Connection(address, port, this.connectionEvents(address, port), this.config.mtu, record.sequenceNumber + 1);
+    const fresh = new Connection(address, port, this.connectionEvents(), this.config.mtu, record.sequenceNumber + 1, cid);
     const handshake = new ServerHandshake(fresh, {
       pskLookup: this.pskLookup,
       lookups: this.lookups,
@@ -341,14 +386,29 @@ export class DtlsServer extends EventEmitter {
     handshake.start();
   }
 
-  private connectionEvents(address: string, port: number) {
+  /**
+   * RFC 9146 section 3, the one change to the ServerHello: with CID on and a connection_id
+   * offer, a fresh CID of ours goes into the ServerHello's extensions. The CIDs both sides
+   * settled on, or undefined for a malformed offer (decode_error).
+   */
+  private answerConnectionId(ch: ClientHello, negotiated: Negotiated): CidUse | undefined {
+    const answer = serverCidForClientHello(ch.extensions, this.cidFactory, 0, (c) => this.byCid.has(c.toString('latin1')));
+    if (!answer.ok) return undefined;
+    if (answer.extension) negotiated.extensions.push(answer.extension);
+    return answer.use;
+  }
+
+  private connectionEvents() {
     return {
-      sendDatagram: (d: Buffer) => this.sendTo(d, port, address),
+      sendDatagram: (d: Buffer, address: string, port: number) => this.sendTo(d, port, address),
       onEstablished: (conn: Connection, r: HandshakeResult) => {
+        const { address, port } = conn;
         if (this.pending.get(conn.key) === conn) this.pending.delete(conn.key);
         // The new handshake verified: now, and only now, it replaces the old session (4.2.8).
         this.connections.get(conn.key)?.close('replaced by a new handshake', false);
         this.connections.set(conn.key, conn);
+        this.established.add(conn);
+        if (conn.cid.readCid) this.byCid.set(conn.cid.readCid.toString('latin1'), conn);
         this.stats.handshakesOk++;
         const identity = r.identity.toString('utf8');
         this.log.info({ address, port, identity, pskTag: r.pskTag, suite: r.suiteName, ms: r.durationMs }, 'handshake ok');
@@ -357,17 +417,25 @@ export class DtlsServer extends EventEmitter {
         this.emit('session-open', conn);
       },
       onData: (conn: Connection, data: Buffer) => {
-        this.emit('data', address, port, data);
+        this.emit('data', conn.address, conn.port, data);
         this.emit('session-data', conn, data);
       },
-      onRefused: (_conn: Connection, what: DropReason) => {
+      onRefused: (conn: Connection, what: DropReason) => {
         // Authenticated (epoch 1): a real peer's request, so info, not debug.
         this.stats.dropped[what] = (this.stats.dropped[what] ?? 0) + 1;
-        this.log.info({ address, port, reason: what }, 'renegotiation refused');
+        this.log.info({ address: conn.address, port: conn.port, reason: what }, 'renegotiation refused');
       },
+      onUnprovenSendHeld: () => {
+        this.stats.heldForUnprovenAddress++;
+      },
+      onPeerAddress: (conn: Connection, verdict: 'moved' | 'kept', from: PeerAddress, previous: PeerAddress) => this.onPeerAddress(conn, verdict, from, previous),
       onClosed: (conn: Connection, reason: string, failure: HandshakeFailure | undefined) => {
+        const { address, port } = conn;
         if (this.connections.get(conn.key) === conn) this.connections.delete(conn.key);
         if (this.pending.get(conn.key) === conn) this.pending.delete(conn.key);
+        this.established.delete(conn);
+        const cidKey = conn.cid.readCid?.toString('latin1');
+        if (cidKey !== undefined && this.byCid.get(cidKey) === conn) this.byCid.delete(cidKey);
         if (failure) {
           this.stats.handshakesFailed++;
           const f = conn.failedHandshake;
@@ -386,6 +454,27 @@ export class DtlsServer extends EventEmitter {
         }
       },
     };
+  }
+
+  /**
+   * A session's peer moved (RFC 9146 section 6, decided in connection.ts): the address map
+   * follows it. A session without CID still holding the new address:port lost its peer (the
+   * NAT gave that port to this device), so it ends; one with a CID stays reachable by its CID.
+   */
+  private onPeerAddress(conn: Connection, verdict: 'moved' | 'kept', from: PeerAddress, previous: PeerAddress): void {
+    if (verdict === 'kept') {
+      this.stats.addressUpdatesRejected++;
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ identity: conn.identityText, address: previous.address, port: previous.port, from: `${from.address}:${from.port}` }, 'peer address kept: record not newer');
+      return;
+    }
+    this.stats.addressUpdates++;
+    const oldKey = peerKey(previous.address, previous.port);
+    if (this.connections.get(oldKey) === conn) this.connections.delete(oldKey);
+    const other = this.connections.get(conn.key);
+    if (other && other !== conn && !other.cid.readCid) other.close('its address was taken by a moved session', false);
+    this.connections.set(conn.key, conn);
+    this.log.info({ identity: conn.identityText, from: `${previous.address}:${previous.port}`, to: `${conn.address}:${conn.port}` }, 'peer address changed');
+    this.emit('session-address', conn, previous);
   }
 
   private sendTo(datagram: Buffer, port: number, address: string): void {
@@ -427,16 +516,16 @@ export class DtlsServer extends EventEmitter {
     for (const conn of [...this.pending.values()]) {
       if (now - conn.createdAt > this.config.handshakeTimeoutMs) conn.close('handshake timeout', false, 'handshake_timeout');
     }
-    for (const conn of [...this.connections.values()]) {
+    for (const conn of [...this.established]) {
       if (now - conn.lastActivity > this.config.idleTimeoutMs) conn.close('idle timeout', true);
     }
   }
 
   /** At the session limit, the session idle the longest makes room for the newcomer. */
   private evictIfFull(): void {
-    if (this.connections.size < this.config.maxSessions) return;
+    if (this.established.size < this.config.maxSessions) return;
     let idlest: Connection | undefined;
-    for (const c of this.connections.values()) {
+    for (const c of this.established) {
       if (!idlest || c.lastActivity < idlest.lastActivity) idlest = c;
     }
     idlest?.close('evicted: session limit', true);

@@ -9,6 +9,9 @@
  *   'session-open'  (session: DtlsSession)                  once, when the handshake completes
  *   'session-data'  (session: DtlsSession, data: Buffer)    each authenticated application record
  *   'session-close' (session: DtlsSession, reason: string)  once; send() is false from then on
+ *   'session-address' (session: DtlsSession, previous: { address, port })
+ *                     the peer moved (RFC 9146 Connection ID, section 6): session.address and
+ *                     port are already the new ones, and send() goes there
  */
 export interface DtlsSession {
   /** Where the peer's newest authenticated record came from; may change over the session's life. */

@@ -129,13 +129,19 @@ export class ServerMetrics {
     live('sessions', 'Established DTLS sessions', (d) => d.sessionCount);
     live('handshakes_in_progress', 'DTLS handshakes in progress', (d) => d.handshakeCount);
     live('key_lookups_pending', 'Key lookups (HSM derivations) the handshakes are waiting for', (d) => d.pendingKeyLookups);
-    new Counter({
-      name: `${PREFIX}datagrams_total`, help: 'UDP datagrams received', registers,
-      collect() {
-        this.reset();
-        this.inc(self.dtls?.stats.datagrams ?? 0);
-      },
-    });
+    live('cid_sessions', 'Established DTLS sessions with an RFC 9146 Connection ID', (d) => d.cidSessionCount);
+    // RFC 9146 section 6, read from the DtlsServer's counters at scrape time like the datagrams.
+    const total = (name: string, help: string, read: (d: DtlsServer) => number) =>
+      new Counter({
+        name: `${PREFIX}${name}`, help, registers,
+        collect() {
+          this.reset();
+          this.inc(self.dtls ? read(self.dtls) : 0);
+        },
+      });
+    total('datagrams_total', 'UDP datagrams received', (d) => d.stats.datagrams);
+    total('address_updates_total', 'Sessions that moved to a new peer address (an authenticated, newer record with their CID)', (d) => d.stats.addressUpdates);
+    total('address_updates_rejected_total', 'Authenticated records from another address that were not newer, so moved nothing', (d) => d.stats.addressUpdatesRejected);
     new Counter({
       name: `${PREFIX}dropped_total`, help: 'Datagrams and records dropped, by reason', labelNames: ['reason'], registers,
       collect() {

@@ -5,7 +5,7 @@
  */
 import dgram from 'node:dgram';
 import { generate, parse, type Packet, type ParsedPacket } from 'coap-packet';
-import { DtlsClientSession } from '../../src/dtls/client.js';
+import { DtlsClientSession, type DtlsClientOptions } from '../../src/dtls/client.js';
 
 export type { ParsedPacket };
 
@@ -17,7 +17,7 @@ export class DtlsCoapPeer {
   private closedSession = false;
   private detach: () => void = () => {};
 
-  private constructor(readonly socket: dgram.Socket, readonly session: DtlsClientSession, private readonly ownSocket: boolean) {
+  private constructor(public socket: dgram.Socket, readonly session: DtlsClientSession, private readonly ownSocket: boolean) {
     session.on('data', (d: Buffer) => {
       try {
         this.inbox.push(parse(d));
@@ -29,12 +29,16 @@ export class DtlsCoapPeer {
     session.on('error', () => {});
   }
 
-  /** A handshake as `serial` to 127.0.0.1:port, on `socket` if given (its local port fixed), else a new one. */
-  static async connect(port: number, serial: string, psk: Buffer, socket?: dgram.Socket): Promise<DtlsCoapPeer> {
+  /**
+   * A handshake as `serial` to 127.0.0.1:port, on `socket` if given (its local port fixed), else
+   * a new one; `client` adds options of the DTLS client (e.g. connectionId).
+   */
+  static async connect(port: number, serial: string, psk: Buffer, socket?: dgram.Socket, client: Partial<DtlsClientOptions> = {}): Promise<DtlsCoapPeer> {
     const sock = socket ?? dgram.createSocket('udp4');
     if (!socket) await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-    const session = new DtlsClientSession({ identity: serial, psk }, (d) => sock.send(d, port, '127.0.0.1'));
-    const peer = new DtlsCoapPeer(sock, session, !socket);
+    let peer: DtlsCoapPeer | undefined;
+    const session = new DtlsClientSession({ ...client, identity: serial, psk }, (d) => (peer?.socket ?? sock).send(d, port, '127.0.0.1'));
+    peer = new DtlsCoapPeer(sock, session, !socket);
     const onMessage = (m: Buffer) => {
       if (peer.closedSession) peer.datagramsAfterClose++;
       else session.onDatagram(m);
@@ -53,8 +57,23 @@ export class DtlsCoapPeer {
       session.start();
     });
     session.removeAllListeners('close');
-    peer.detach = () => sock.off('message', onMessage);
+    peer.detach = () => peer.socket.off('message', onMessage);
+    peer.onMessage = onMessage;
     return peer;
+  }
+
+  private onMessage: (m: Buffer) => void = () => {};
+
+  /** A NAT rebinding: the session goes on from a new socket (a new source port); the old one closes. Resolves with the new port. */
+  async rebind(): Promise<number> {
+    const next = dgram.createSocket('udp4');
+    await new Promise<void>((r) => next.bind(0, '127.0.0.1', () => r()));
+    const old = this.socket;
+    old.off('message', this.onMessage);
+    next.on('message', this.onMessage);
+    this.socket = next;
+    if (this.ownSocket) await new Promise<void>((r) => old.close(() => r()));
+    return next.address().port;
   }
 
   send(p: Packet | Buffer): void {

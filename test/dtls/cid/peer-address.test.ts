@@ -63,6 +63,15 @@ describe('PeerAddressTracker (RFC 9146 section 6)', () => {
     expect(t.maySend(100_000)).toBe(true);
   });
 
+  it('a reply held back as too large counts as an answer: the next newer record proves the address', () => {
+    const t = established();
+    t.onAuthenticated(REBOUND, 1, 2, 40);
+    expect(t.maySend(1100)).toBe(false); // a Block2 response to a 40-byte request
+    expect(t.onAuthenticated(REBOUND, 1, 3, 40)).toBe('same'); // the device's retransmission
+    expect(t.validated).toBe(true);
+    expect(t.maySend(1100)).toBe(true);
+  });
+
   it('a spoofed move is undone by the device’s next record from where it really is', () => {
     const t = established();
     expect(t.onAuthenticated(ELSEWHERE, 1, 2, 60)).toBe('moved'); // a captured fresh record, resent from elsewhere

@@ -8,22 +8,17 @@ import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DtlsClientSession } from '../../../src/dtls/client.js';
 import { ContentType } from '../../../src/dtls/constants.js';
-import { DtlsServer, type DtlsServerOptions } from '../../../src/dtls/server.js';
-import { deriveSoftware } from '../../../src/keys/derive.js';
-import { SoftwareResolver } from '../../../src/keys/software.js';
-import { pskLookupFromResolver } from '../../../src/psk-lookup.js';
+import type { DtlsServerOptions } from '../../../src/dtls/server.js';
+import { startSoftwareDtlsServer, testPsk } from '../../helpers/software-dtls-server.js';
 import { until } from '../../helpers/wait.js';
 
-const MASTER = Buffer.from('00112233445566778899aabbccddeeff', 'hex'); // test key only
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
 async function start(options: Partial<DtlsServerOptions> = {}) {
-  const server = new DtlsServer({ pskLookup: pskLookupFromResolver(new SoftwareResolver({ keys: [{ label: 'k', master: Buffer.from(MASTER) }], encoding: 'raw', warn: () => {} })), ...options });
-  cleanups.push(() => server.close());
-  const { port } = await server.listen(0, '127.0.0.1');
+  const { server, port } = await startSoftwareDtlsServer(cleanups, options);
   server.on('data', (address: string, p: number, data: Buffer) => server.send(address, p, Buffer.concat([Buffer.from('echo:'), data])));
   return { server, port };
 }
@@ -33,7 +28,7 @@ async function device(serverPort: number, serial: string, localPort = 0) {
   const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
   await new Promise<void>((r) => socket.bind(localPort, '127.0.0.1', () => r()));
   const sent: Buffer[] = [];
-  const session = new DtlsClientSession({ identity: serial, psk: deriveSoftware(MASTER, Buffer.from(serial)) }, (d) => {
+  const session = new DtlsClientSession({ identity: serial, psk: testPsk(serial) }, (d) => {
     sent.push(Buffer.from(d));
     socket.send(d, serverPort, '127.0.0.1');
   });
