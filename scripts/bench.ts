@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile DIR] [-- --semi-space-mb N]`: this server against
+ * `npm run bench [-- --quick] [-- --profile DIR] [-- --semi-space-mb N] [-- --soak]`: this server against
  * libcoap's coap-server-openssl and pion/dtls's Go server, under two load generators: the
  * project's own DTLS client (scripts/bench/load.ts) and an independent one in Go on pion/dtls
  * (scripts/bench/pion-load, built here offline), on 127.0.0.1. The servers run on core 0, the
@@ -17,6 +17,10 @@
  * Then, with pion-load: each server's handshake pattern (fresh socket, handshake, one CON GET,
  * close_notify) and requests over 200 sessions, and a reconnect storm (10,000 distinct serials,
  * HSM cache off, on a fresh process: the time until all are connected).
+ *
+ * `-- --soak [--soak-seconds N] [--soak-rate R]` runs instead the RSS plateau check
+ * (scripts/bench/soak.ts): 1,000 sessions, R requests/s (10,000) for N s (600, at most 720:
+ * the server process lives 900 s), RSS every 30 s.
  *
  * `-- --workers` runs instead `coap-psk serve --workers 1` against `--workers 2`
  * (scripts/bench/workers.ts), with its own table.
@@ -37,6 +41,7 @@ import { freePortPair, freeUdpPort } from '../test/helpers/ports.js';
 import { closePlainPeers, closeSession, establish, openPlainPeers, runHandshakes, runRequests, type HandshakeRun, type RequestChannel, type RequestRun, type Session, type Target } from './bench/load.js';
 import { bestOfPion, buildPionLoad, runPion, type PionKey, type PionMeasured } from './bench/pion.js';
 import { cpuSeconds, killAllNow, rssKiB, runPinned, startPinned, type ServerProc } from './bench/procs.js';
+import { soak } from './bench/soak.js';
 import { benchWorkers } from './bench/workers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -53,6 +58,16 @@ const semiAt = argv.indexOf('--semi-space-mb');
  */
 const SEMI_SPACE_MB = semiAt >= 0 ? Number(argv[semiAt + 1]) : 0;
 if (!Number.isInteger(SEMI_SPACE_MB) || SEMI_SPACE_MB < 0) throw new Error('--semi-space-mb: a whole number of MiB');
+/** `-- --soak`: the RSS plateau check alone (scripts/bench/soak.ts), bounded by --soak-seconds. */
+const SOAK = argv.includes('--soak');
+const numberAfter = (flag: string, fallback: number): number => {
+  const at = argv.indexOf(flag);
+  const n = at >= 0 ? Number(argv[at + 1]) : fallback;
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag}: a positive number`);
+  return n;
+};
+const SOAK_SECONDS = Math.min(numberAfter('--soak-seconds', 600), 720);
+const SOAK_RATE = numberAfter('--soak-rate', 10_000);
 const SERVER_NODE_FLAGS = SEMI_SPACE_MB > 0 ? [`--max-semi-space-size=${SEMI_SPACE_MB}`] : [];
 
 // Every throughput figure is the best of `repeats` runs: the machine may be shared, and other
@@ -248,6 +263,16 @@ async function main(): Promise<void> {
   };
 
   try {
+    if (SOAK) {
+      say(`soak: coap-psk serve, ${SOAK_SECONDS} s at up to ${SOAK_RATE}/s over 1000 sessions, RSS every 30 s`);
+      // What production runs: the compiled dist/ (bin/coap-psk.js takes it while it is fresh),
+      // not src/ through tsx, whose loader holds every compiled module besides.
+      execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+      const p = await serve('serve-soak', 10_000);
+      const lines = await soak(pion.bin, GENERATOR_CORE, p, oursKey, { seconds: SOAK_SECONDS, rate: SOAK_RATE, sessions: 1000, outstanding: 256, sampleSeconds: 30, say });
+      process.stdout.write(`${lines.join('\n')}\n`);
+      return;
+    }
     // 0. The factory side: `coap-psk derive` of a batch through SoftHSM, as an operator runs it.
     {
       say('coap-psk derive through SoftHSM');
@@ -612,7 +637,7 @@ const watchdog = setTimeout(() => {
   say('watchdog: giving up after the time limit');
   killAllNow();
   process.exit(3);
-}, (QUICK ? 270 : 1200) * 1000);
+}, (SOAK ? SOAK_SECONDS + 400 : QUICK ? 270 : 1200) * 1000);
 watchdog.unref();
 
 // `-- --workers`: the workers phase alone (scripts/bench/workers.ts), its own report.

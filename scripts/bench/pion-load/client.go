@@ -184,6 +184,9 @@ func runRequests(o options) {
 	tokens := make(chan struct{}, o.outstanding)
 	var ok, lost int64
 	lat := &latencies{}
+	permits := pace(o.rate, deadline)
+	stopProgress := progress(o.progressEvery, deadline, &ok, &lost)
+	defer stopProgress()
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		wg.Add(1)
@@ -196,6 +199,14 @@ func runRequests(o options) {
 				case tokens <- struct{}{}:
 				case <-time.After(time.Until(deadline)):
 					return
+				}
+				if permits != nil {
+					select {
+					case <-permits:
+					case <-time.After(time.Until(deadline)):
+						<-tokens
+						return
+					}
 				}
 				mid++
 				t0 := time.Now()
@@ -224,4 +235,60 @@ func runStorm(o options) {
 	conns, failed := establish(o, o.count, o.timeout)
 	emit(finish(Result{Ok: len(conns), Failed: failed}, start, cpu0, nil))
 	closeAll(conns)
+}
+
+// pace returns a channel that hands out `rate` permits per second until `deadline` (nil for
+// no cap): every 10 ms a tick's share is offered, and permits not taken within it are dropped,
+// so a slow server is not sent a burst afterwards.
+func pace(rate float64, deadline time.Time) <-chan struct{} {
+	if rate <= 0 {
+		return nil
+	}
+	const tick = 10 * time.Millisecond
+	permits := make(chan struct{}, int(rate/100)+1)
+	go func() {
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		owed := 0.0
+		for now := range t.C {
+			if now.After(deadline) {
+				return
+			}
+			owed += rate * tick.Seconds()
+			for ; owed >= 1; owed-- {
+				select {
+				case permits <- struct{}{}:
+				default:
+					owed = 0
+				}
+			}
+		}
+	}()
+	return permits
+}
+
+// progress prints `PROGRESS {"seconds":..,"ok":..,"lost":..}` every `every` until `deadline`
+// (nothing for 0): the soak phase reads the rate reached beside the server's RSS.
+func progress(every time.Duration, deadline time.Time, ok, lost *int64) func() {
+	if every <= 0 {
+		return func() {}
+	}
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				if now.After(deadline) {
+					return
+				}
+				fmt.Printf("PROGRESS {\"seconds\":%.1f,\"ok\":%d,\"lost\":%d}\n", now.Sub(start).Seconds(), atomic.LoadInt64(ok), atomic.LoadInt64(lost))
+			}
+		}
+	}()
+	return func() { close(done) }
 }

@@ -13,7 +13,8 @@
 //	handshakes  for -seconds, -concurrency at a time: a fresh socket, a full handshake with a new
 //	            serial, one CON GET, its ACK, close_notify
 //	requests    -sessions sessions, then CON GETs for -seconds, -outstanding in flight in total,
-//	            at most one per session
+//	            at most one per session, at most -rate per second if given; -progress D prints
+//	            a PROGRESS line every D (the soak phase)
 //	storm       -count distinct serials as fast as they handshake, -concurrency at a time; the
 //	            time until all are connected (sessions stay open until then)
 //	serve       a pion server on -port answering every CON with ACK 2.05, until SIGTERM
@@ -52,6 +53,8 @@ type options struct {
 	seconds               float64
 	concurrency, sessions int
 	outstanding, count    int
+	rate                  float64
+	progressEvery         time.Duration
 	timeout               time.Duration
 	psk                   func(serial string) []byte
 }
@@ -65,6 +68,8 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 16, "handshakes in flight")
 	flag.IntVar(&o.sessions, "sessions", 200, "sessions for the requests phase")
 	flag.IntVar(&o.outstanding, "outstanding", 32, "requests in flight over all sessions")
+	flag.Float64Var(&o.rate, "rate", 0, "requests phase: at most this many requests/s in total (0: closed loop, no cap)")
+	flag.DurationVar(&o.progressEvery, "progress", 0, "requests phase: a PROGRESS line this often (0: none)")
 	flag.IntVar(&o.count, "count", 10000, "distinct serials in the storm")
 	flag.StringVar(&o.prefix, "prefix", "P-", "serial prefix")
 	flag.StringVar(&o.path, "path", "whoami", "Uri-Path of the GET (one segment)")
