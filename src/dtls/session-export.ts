@@ -26,6 +26,7 @@
 import { CIPHER_SUITES } from './ciphers/index.js';
 import type { Connection } from './connection.js';
 import { deriveKeyBlock } from './prf.js';
+import { MAX_SEQUENCE_NUMBER } from './record.js';
 import { RecordLayer, type RecordLayerSnapshot } from './record-layer.js';
 import type { HandshakeResult } from './server-handshake.js';
 import type { DtlsServer } from './server.js';
@@ -52,8 +53,12 @@ export interface ExportedSession {
   readonly lastActivity: number;
 }
 
-/** The state of an established session, or undefined for one that is not (or has no keys). */
-export function exportSession(conn: Connection): ExportedSession | undefined {
+/**
+ * The state of an established session, or undefined for one that is not (or has no keys).
+ * `writeSeqGap`: the importer's first write sequence number is this far past ours, so that
+ * records this side still sends afterwards never share a number (an AEAD nonce) with its.
+ */
+export function exportSession(conn: Connection, writeSeqGap = 0): ExportedSession | undefined {
   const r = conn.session;
   const records = conn.exportRecords();
   if (!r || !records) return undefined;
@@ -68,7 +73,7 @@ export function exportSession(conn: Connection): ExportedSession | undefined {
     serverRandom: r.serverRandom,
     identity: r.identity,
     pskTag: r.pskTag,
-    records,
+    records: { ...records, writeSeq: Math.min(records.writeSeq + writeSeqGap, MAX_SEQUENCE_NUMBER) },
     lastActivity: conn.lastActivity,
   };
 }
@@ -125,8 +130,8 @@ export function parseSessions(buf: Buffer): ExportedSession[] | undefined {
 }
 
 /** Exports every established session of `server` as bytes (see the format above). */
-export function exportServerSessions(server: DtlsServer): { bytes: Buffer; count: number } {
-  const sessions = server.establishedSessions().map(exportSession).filter((s): s is ExportedSession => s !== undefined);
+export function exportServerSessions(server: DtlsServer, writeSeqGap = 0): { bytes: Buffer; count: number } {
+  const sessions = server.establishedSessions().map((c) => exportSession(c, writeSeqGap)).filter((s): s is ExportedSession => s !== undefined);
   return { bytes: encodeSessions(sessions), count: sessions.length };
 }
 
