@@ -195,7 +195,10 @@ function installShutdown(server: CoapPskServer, logger: Logger, offersTakeover: 
     );
   });
   // SIGUSR2: graceful restart, a `serve --takeover` child with this process's argv and environment.
-  if (offersTakeover) process.on('SIGUSR2', () => restartByTakeover(logger));
+  process.on('SIGUSR2', () => {
+    if (offersTakeover) restartByTakeover(logger);
+    else logger.warn('SIGUSR2: graceful restart unavailable here (needs Node.js 22.12+ for dgram reusePort and a fixed listener port); ignored');
+  });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
   // A successor's parent is the server it replaced, which exits by design.

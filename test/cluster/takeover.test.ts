@@ -140,17 +140,23 @@ async function logged(server: Server, ok: (log: string) => boolean, ms = 10_000)
   return server.log();
 }
 
+beforeAll(async () => {
+  if (NO_REUSE_PORT) return;
+  token = await createTestToken({ label: 'takeover-test', pin: '2468', keys: [{ label: 'k1', hex: MASTER_HEX }] });
+  runtimeDir = await mkdtemp(join(tmpdir(), 'coap-psk-takeover-'));
+}, 60_000);
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await token?.cleanup();
+  if (runtimeDir) await rm(runtimeDir, { recursive: true, force: true });
+});
+
 describe.skipIf(NO_REUSE_PORT)(`graceful restart: serve --takeover${SKIP_REASON}`, () => {
   beforeAll(async () => {
-    token = await createTestToken({ label: 'takeover-test', pin: '2468', keys: [{ label: 'k1', hex: MASTER_HEX }] });
-    runtimeDir = await mkdtemp(join(tmpdir(), 'coap-psk-takeover-'));
     port = await freeUdpPort();
-  }, 60_000);
-  afterAll(async () => {
-    for (const d of devices) d.socket.close();
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    await token?.cleanup();
-    if (runtimeDir) await rm(runtimeDir, { recursive: true, force: true });
+  });
+  afterAll(() => {
+    for (const d of devices.splice(0)) d.socket.close();
   });
 
   let current: Server;
@@ -215,4 +221,39 @@ describe.skipIf(NO_REUSE_PORT)(`graceful restart: serve --takeover${SKIP_REASON}
     expect(code).toBe(1);
     expect(err).toMatch(/takeover: no running server to take over at .*takeover-127\.0\.0\.1-\d+\.sock \(ENOENT\)/);
   }, 60_000);
+});
+
+describe.skipIf(NO_REUSE_PORT)(`graceful restart: SIGUSR2${SKIP_REASON}`, () => {
+  const mine: Device[] = [];
+  let successorPid: number | undefined;
+  afterAll(() => {
+    for (const d of mine) d.socket.close();
+    if (successorPid) {
+      try {
+        process.kill(successorPid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  });
+
+  it('SIGUSR2 starts serve --takeover with the same argv and environment; the sessions go on', async () => {
+    port = await freeUdpPort();
+    const old = await start([], /"msg":"coap-psk serving/);
+    for (let i = 0; i < 5; i++) mine.push(await connect(`SN-USR2-${i}`));
+    const saved = devices.splice(0, devices.length, ...mine);
+    try {
+      expect(await everyDevice(1)).toEqual([]);
+      old.child.kill('SIGUSR2');
+      expect(await old.exited).toBe(0);
+      // The successor wrote into the same pipe, which it still holds.
+      const log = await logged(old, (l) => /"msg":"takeover complete"/.test(l));
+      successorPid = (JSON.parse(/\{[^\n]*"msg":"SIGUSR2: starting the successor[^\n]*\}/.exec(log)![0]) as { pid: number }).pid;
+      expect(log).toMatch(/"msg":"takeover complete"/);
+      expect(await everyDevice(2)).toEqual([]);
+      expect(handshakesIn(old.log())).toBe(5);
+    } finally {
+      devices.splice(0, devices.length, ...saved);
+    }
+  }, 120_000);
 });
