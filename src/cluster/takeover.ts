@@ -43,6 +43,7 @@ export const WRITE_SEQ_GAP = 2 ** 16;
 export const FAILED_TAKEOVER_SKIP = 2 ** 20;
 /** Datagrams kept during a hand-over, at most (the rest are dropped; the devices retransmit). */
 const MAX_HELD = 10_000;
+const MAX_HELD_BYTES = 16 * 1024 * 1024;
 
 export interface TakeoverTimeouts {
   /** How long the old process waits for `ready` once it has sent the state. */
@@ -119,7 +120,7 @@ async function handOver(socket: net.Socket, source: TakeoverSource, logger: Logg
     return false;
   }
   const dtls = source.dtls;
-  dtls.hold(MAX_HELD);
+  dtls.hold(MAX_HELD, MAX_HELD_BYTES);
   const { bytes, count } = exportServerSessions(dtls, WRITE_SEQ_GAP);
   const sealed = seal(key, bytes, additionalData(id, own.publicKey, newPublic));
   bytes.fill(0);

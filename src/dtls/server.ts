@@ -248,18 +248,20 @@ export class DtlsServer extends EventEmitter {
   }
 
   /**
-   * Datagrams are kept (up to `max`, the rest dropped as 'closing') instead of served, so that
-   * no session's state changes while it is being handed over.
+   * Datagrams are kept (up to `max` of them and `maxBytes` in all, the rest dropped as
+   * 'closing') instead of served, so that no session's state changes while it is handed over.
    */
-  hold(max: number): void {
+  hold(max: number, maxBytes: number): void {
     this.held ??= [];
     this.heldMax = max;
+    this.heldMaxBytes = maxBytes;
   }
 
   /** Ends hold(): returns what arrived meanwhile, unserved. */
   takeHeld(): HeldDatagram[] {
     const held = this.held ?? [];
     this.held = undefined;
+    this.heldBytes = 0;
     return held;
   }
 
@@ -278,12 +280,16 @@ export class DtlsServer extends EventEmitter {
   }
 
   private heldMax = 0;
+  private heldMaxBytes = 0;
+  private heldBytes = 0;
 
   /** Public so that tests and the load generator can feed datagrams without a socket. */
   onDatagram(msg: Buffer, address: string, port: number): void {
     if (this.held) {
-      if (this.held.length < this.heldMax) this.held.push({ msg, address, port });
-      else this.drop('closing', address, port);
+      if (this.held.length < this.heldMax && this.heldBytes + msg.length <= this.heldMaxBytes) {
+        this.heldBytes += msg.length;
+        this.held.push({ msg, address, port });
+      } else this.drop('closing', address, port);
       return;
     }
     this.stats.datagrams++;
