@@ -83,8 +83,11 @@ export async function offerTakeover(
     socket.on('error', () => {});
     if (busy) return void socket.destroy();
     busy = true;
-    // The channel's path goes before `done`: the successor listens on it next.
-    const stopListening = () => new Promise<void>((resolve) => server.close(() => resolve()));
+    // The channel's path goes before `done`: the successor listens on it next. close() stops
+    // listening (and removes the path) at once; its callback would wait for this connection.
+    const stopListening = (): void => {
+      server.close();
+    };
     handOver(socket, source, logger, timeouts, stopListening).then(
       (handed) => {
         if (handed) onHandedOver();
@@ -103,7 +106,7 @@ export async function offerTakeover(
 }
 
 /** True when the sessions went to the new process; false when the takeover failed (still serving). */
-async function handOver(socket: net.Socket, source: TakeoverSource, logger: Logger, timeouts: TakeoverTimeouts, stopListening: () => Promise<void>): Promise<boolean> {
+async function handOver(socket: net.Socket, source: TakeoverSource, logger: Logger, timeouts: TakeoverTimeouts, stopListening: () => void): Promise<boolean> {
   const frames = frameQueue(socket);
   const hello = await frames.next(timeouts.readyMs);
   if (!hello || hello.type !== FrameType.hello || hello.payload.length !== 1 + PUBLIC_KEY_LENGTH || hello.payload[0] !== VERSION) {
@@ -138,11 +141,10 @@ async function handOver(socket: net.Socket, source: TakeoverSource, logger: Logg
   }
   // From here the sessions are the new process's. Requests already received are answered
   // (their records use the sequence numbers below the gap), then the socket goes.
-  const unlisten = stopListening();
+  stopListening();
   await source.drain(timeouts.drainMs);
   await dtls.detach();
   await source.close();
-  await unlisten;
   for (const d of dtls.takeHeld()) socket.write(encodeFrame(FrameType.datagram, encodeDatagram(d.msg, d.address, d.port)));
   await new Promise<void>((resolve) => socket.end(encodeFrame(FrameType.done, Buffer.alloc(0)), () => resolve()));
   logger.info({ sessions: count }, 'takeover: handed over; exiting');
@@ -179,7 +181,12 @@ export async function takeOver(path: string, dtls: DtlsServer, bind: () => Promi
     // The datagrams the old process held, until it is done (bounded: it exits after its drain).
     for (;;) {
       const f = await frames.next(timeoutMs);
-      if (!f || f.type === FrameType.done) break;
+      if (!f) {
+        // Serving goes on; only datagrams the old process held may be lost.
+        logger.warn('takeover: the old process did not say done (timeout or channel closed)');
+        break;
+      }
+      if (f.type === FrameType.done) break;
       const d = f.type === FrameType.datagram ? decodeDatagram(f.payload) : undefined;
       if (d) dtls.onDatagram(d.msg, d.address, d.port);
     }

@@ -174,6 +174,7 @@ describe.skipIf(NO_REUSE_PORT)(`graceful restart: serve --takeover${SKIP_REASON}
     expect(await old.exited).toBe(0);
     expect(old.log()).toContain(`"sessions":${DEVICES}`);
     expect(fresh.log()).toContain(`"sessions":${DEVICES}`);
+    expect(fresh.log()).not.toContain('did not say done');
     expect(await everyDevice(2)).toEqual([]);
     expect(handshakesIn(fresh.log())).toBe(0);
     current = fresh;
