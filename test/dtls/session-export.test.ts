@@ -7,7 +7,7 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DtlsClientSession } from '../../src/dtls/client.js';
-import { exportServerSessions, importServerSessions, parseSessions } from '../../src/dtls/session-export.js';
+import { encodeSessions, exportServerSessions, importServerSessions, parseSessions } from '../../src/dtls/session-export.js';
 import { createServer, type CoapPskServer } from '../../src/server.js';
 import { SoftwareResolver } from '../../src/keys/software.js';
 import { deriveSoftware } from '../../src/keys/derive.js';
@@ -120,5 +120,21 @@ describe('DTLS session export / import', () => {
     expect(parseSessions(Buffer.from([2, 0, 0, 0, 0]))).toBeUndefined();
     expect(parseSessions(Buffer.from([1, 0, 0, 0, 1]))).toBeUndefined();
     expect(parseSessions(Buffer.from([1, 0, 0, 0, 0]))).toEqual([]);
+    const session = {
+      address: '127.0.0.1', port: 5683, cipherSuite: 0xc0a8, extendedMasterSecret: true, encryptThenMac: false,
+      masterSecret: Buffer.alloc(48, 1), clientRandom: Buffer.alloc(32, 2), serverRandom: Buffer.alloc(32, 3),
+      identity: Buffer.from('SN1'), pskTag: 'k1', lastActivity: 1_700_000_000_000,
+      records: { readEpoch: 1, writeEpoch: 1, writeSeq: 7, window: { highest: 9, bits: [0x3ff, 0] as [number, number] } },
+    };
+    const bytes = encodeSessions([session]);
+    expect(parseSessions(bytes)).toEqual([session]);
+    // The same session with a one-byte own CID (RFC 9146): the slot's length byte, then the CID.
+    const body = bytes.subarray(7);
+    const withCid = Buffer.concat([bytes.subarray(0, 5), Buffer.from([0, body.length + 1]), body.subarray(0, body.length - 2), Buffer.from([1, 0xaa, 0])]);
+    expect(body.length + 1).toBeLessThan(256);
+    expect(parseSessions(withCid)).toBeUndefined();
+    // The same edit with an empty CID again parses: the refusal above is the CID's.
+    const without = Buffer.concat([bytes.subarray(0, 5), Buffer.from([0, body.length]), body.subarray(0, body.length - 2), Buffer.from([0, 0])]);
+    expect(parseSessions(without)).toEqual([session]);
   });
 });
