@@ -101,7 +101,9 @@ export interface CoapPskServer {
    * Binds the UDP socket (and the metrics port); resolves with the address actually bound (port 0
    * picks one). `socketOptions`: SO_REUSEPORT, or a socket bound elsewhere (workers, src/cluster/).
    */
-  listen(port?: number, host?: string, socketOptions?: DtlsListenOptions): Promise<{ address: string; port: number }>;
+  listen(port?: number, host?: string, socketOptions?: DtlsListenOptions & { deferOps?: boolean }): Promise<{ address: string; port: number }>;
+  /** Binds the metrics port after a listen() with `deferOps` (a takeover: the old process held it until then). */
+  startOps(): Promise<void>;
   /** Rereads the deny list file (SIGHUP in `serve`); resolves with the number of serials, or undefined without one. */
   reloadDenyList(): Promise<number | undefined>;
   /** close_notify to every session, then the socket; the key resolver is closed too. Idempotent. */
@@ -159,6 +161,14 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
 
   let ops: OpsHttpServer | undefined;
   let closing: Promise<void> | undefined;
+  const startOps = async (): Promise<void> => {
+    const m = options.metrics;
+    if (m?.port === undefined || ops) return;
+    const opsHost = m.host ?? '127.0.0.1';
+    ops = await startOpsHttp(metrics, health, m.port, opsHost).catch((e: NodeJS.ErrnoException) => {
+      throw new UserError(`metrics: cannot listen on ${opsHost}:${m.port}: ${e.code ?? e.message}`);
+    });
+  };
   return {
     dtls,
     router,
@@ -171,13 +181,7 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
     async listen(port = 5684, host = '0.0.0.0', socketOptions) {
       const bound = await dtls.listen(port, host, socketOptions);
       try {
-        const m = options.metrics;
-        if (m?.port !== undefined) {
-          const opsHost = m.host ?? '127.0.0.1';
-          ops = await startOpsHttp(metrics, health, m.port, opsHost).catch((e: NodeJS.ErrnoException) => {
-            throw new UserError(`metrics: cannot listen on ${opsHost}:${m.port}: ${e.code ?? e.message}`);
-          });
-        }
+        if (!socketOptions?.deferOps) await startOps();
       } catch (e) {
         coap.closeAll();
         await dtls.close();
@@ -185,6 +189,7 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
       }
       return bound;
     },
+    startOps,
     async reloadDenyList() {
       return denyList?.reload();
     },

@@ -60,17 +60,19 @@ function program(): Command {
     .description('serve CoAP over DTLS-PSK; settings from flags > environment > --config file > defaults')
     .option('--config <file>', CONFIG_HELP)
     .option('--print-config', 'print the effective configuration (secrets masked) and exit')
-    .option('--init-dev', 'create the development token first when it is missing (dev start script)');
+    .option('--init-dev', 'create the development token first when it is missing (dev start script)')
+    .option('--takeover', 'graceful restart: take the sessions and the port over from the server running with this listener (it then exits)');
   addSettingOptions(serve);
   serve.action(async (o: Flags) => {
     // Left dynamic: serve pulls in the whole DTLS stack, which derive and hsm do not need.
     const { runServe } = await import('./serve.js');
-    const { config, printConfig, initDev, ...flags } = o;
+    const { config, printConfig, initDev, takeover, ...flags } = o;
     await runServe({
       flags,
       configFile: typeof config === 'string' ? config : undefined,
       printConfig: printConfig === true,
       ...(initDev ? { autoInitDev: true } : {}),
+      ...(takeover ? { takeover: true } : {}),
     });
   });
 

@@ -16,8 +16,9 @@ import { createServer, type CoapPskServer } from '../server.js';
 import type { Logger } from '../log.js';
 import { DEFAULT_DTLS_CONFIG } from '../dtls/config.js';
 import { installPrimarySignals, runPrimary } from '../cluster/primary.js';
-import { workerCount } from '../cluster/support.js';
+import { reusePortSupported, workerCount } from '../cluster/support.js';
 import { clusterWorker, type WorkerRole } from '../cluster/worker.js';
+import { assertPortFree, listenByTakeover, offerTakeoverFrom, restartByTakeover } from '../cluster/takeover-serve.js';
 
 export interface ServeOptions {
   /** Parsed flags by name (commander's camelCase or the flag's own spelling). */
@@ -32,6 +33,11 @@ export interface ServeOptions {
   out?: (text: string) => void;
   /** Install the SIGTERM/SIGINT handlers that stop and exit the process. Default true. */
   handleSignals?: boolean;
+  /**
+   * --takeover: take the established sessions and the port over from the server running with
+   * the same listener (graceful restart, src/cluster/takeover.ts); that one then exits.
+   */
+  takeover?: boolean;
 }
 
 /** How long a graceful stop may take before the process exits 1 anyway. */
@@ -46,6 +52,7 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
   // --workers N: this process becomes their primary; each worker runs this function again.
   const worker = clusterWorker();
   const workers = workerCount(config.raw.listener.workers, config.origins.get('listener.workers'));
+  if (options.takeover && (worker || workers > 1)) throw new UserError('--takeover: graceful restart runs with --workers 1 only (for now)');
   if (!worker && workers > 1) {
     await servePrimary(config, workers, options.handleSignals !== false);
     return undefined;
@@ -89,9 +96,16 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
     if (config.keylog && err.syscall === 'open') throw new UserError(`config keylog.file: cannot open ${config.keylog} (${err.code})`);
     throw e;
   }
+  // A single process that handles its signals offers its sessions to a `--takeover` successor,
+  // which needs this socket bound with SO_REUSEPORT (Node >= 22.12).
+  const offers = !worker && options.handleSignals !== false && port !== 0 && reusePortSupported();
   let bound;
   try {
-    bound = await server.listen(port, host, worker ? { socket: await worker.socket() } : undefined);
+    if (options.takeover) bound = await listenByTakeover(server, host, port, logger);
+    else if (offers) {
+      await assertPortFree(host, port);
+      bound = await server.listen(port, host, { reusePort: true });
+    } else bound = await server.listen(port, host, worker ? { socket: await worker.socket() } : undefined);
   } catch (e) {
     await server.close();
     if (e instanceof UserError) throw e;
@@ -110,7 +124,8 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
     worker ? 'worker serving' : 'coap-psk serving CoAP over DTLS 1.2 PSK',
   );
   worker?.serving(server, bound.port);
-  if (options.handleSignals !== false) installShutdown(server, logger);
+  if (offers) await offerTakeoverFrom(server, host, port, logger, () => exit(logger, 0));
+  if (options.handleSignals !== false) installShutdown(server, logger, offers, options.takeover === true);
   if (options.autoInitDev && config.keys.mode === 'pkcs11' && config.keys.devDefault) {
     const hint = await firstRunHint(source, config.keys.encoding, bound);
     // Last on the screen, after the "serving" lines that pino-pretty writes from its worker
@@ -146,7 +161,7 @@ async function servePrimary(config: ReturnType<typeof resolveConfig>, workers: n
 }
 
 /** SIGTERM / SIGINT: close once, exit 0; a second signal or a stuck close exits 1 after the timeout. */
-function installShutdown(server: CoapPskServer, logger: Logger): void {
+function installShutdown(server: CoapPskServer, logger: Logger, offersTakeover: boolean, tookOver: boolean): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -179,9 +194,15 @@ function installShutdown(server: CoapPskServer, logger: Logger): void {
       (err: NodeJS.ErrnoException) => logger.error({ code: err.code ?? 'error' }, 'deny list reload failed; keeping the previous list'),
     );
   });
+  // SIGUSR2: graceful restart, a `serve --takeover` child with this process's argv and environment.
+  process.on('SIGUSR2', () => {
+    if (offersTakeover) restartByTakeover(logger);
+    else logger.warn('SIGUSR2: graceful restart unavailable here (needs Node.js 22.12+ for dgram reusePort and a fixed listener port); ignored');
+  });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  watchParent(() => stop('parent exited'));
+  // A successor's parent is the server it replaced, which exits by design.
+  if (!tookOver) watchParent(() => stop('parent exited'));
 }
 
 /**

@@ -246,4 +246,6 @@ export function installPrimarySignals(primary: Primary, logger: Logger): void {
     }
     logger.info({ workers: pids.length }, 'SIGHUP passed to the workers');
   });
+  // node's default for SIGUSR2 ends the process: here it is refused, with why (takeover.ts).
+  process.on('SIGUSR2', () => logger.warn('SIGUSR2: graceful restart (serve --takeover) runs with --workers 1 only; ignored'));
 }

@@ -19,7 +19,7 @@ import type { FlightItem } from './flight.js';
 import { fragmentHandshake, parseHandshakeFragments } from './handshake/header.js';
 import { encodeAlert, parseAlert } from './alert.js';
 import type { DTLSRecord } from './record.js';
-import { MAX_PLAINTEXT_LENGTH, RecordLayer, type OpenedRecord } from './record-layer.js';
+import { MAX_PLAINTEXT_LENGTH, RecordLayer, type OpenedRecord, type RecordLayerSnapshot } from './record-layer.js';
 import type { CidUse } from './cid-negotiation.js';
 import { PeerAddressTracker, type PeerAddress } from './peer-address.js';
 import type { RecordProtection } from './ciphers/types.js';
@@ -64,7 +64,7 @@ export class Connection implements HandshakeHost, DtlsSession {
   /** What a failed handshake had learned, for its log line: identity (if it got that far) and suite. */
   failedHandshake: { identity?: Buffer; suiteName: string; failure: HandshakeFailure; detail?: string } | undefined;
   readonly createdAt = Date.now();
-  private readonly records: RecordLayer;
+  private records: RecordLayer;
   private readonly overhead: number;
   private lastFinalFlightAt = 0;
   private failure: { reason: HandshakeFailure; detail?: string } | undefined;
@@ -236,6 +236,38 @@ export class Connection implements HandshakeHost, DtlsSession {
   }
 
   complete(result: HandshakeResult): void {
+    // The handshake is over: nothing below the read epoch (epoch 0, unauthenticated) is read again.
+    this.records.retireOldEpochs();
+    this.establish(result);
+    this.handshake = undefined;
+    this.lastActivity = Date.now();
+    this.events.onEstablished(this, result);
+  }
+
+  // --- graceful restart (session-export.ts) ---
+
+  /** The record layer's state of an established session, for a hand-over; undefined otherwise. */
+  exportRecords(): RecordLayerSnapshot | undefined {
+    return this.state === 'established' ? this.records.snapshot() : undefined;
+  }
+
+  /**
+   * Becomes the established session `result`, whose records go on from `records`: the session
+   * an other process handed over. No handshake ran here, so no onEstablished either.
+   */
+  restoreEstablished(records: RecordLayer, result: HandshakeResult, lastActivity: number): void {
+    if (this.state !== 'handshaking' || this.handshake) return;
+    this.records = records;
+    this.establish(result);
+    this.lastActivity = lastActivity;
+  }
+
+  /** After a hand-over that failed half-way: see RecordLayer.skipWriteSequence. */
+  skipWriteSequence(n: number): void {
+    this.records.skipWriteSequence(n);
+  }
+
+  private establish(result: HandshakeResult): void {
     this.session = result;
     this.peerDescription = Object.freeze({
       identity: result.identity.toString('utf8'),
@@ -243,13 +275,8 @@ export class Connection implements HandshakeHost, DtlsSession {
       pskTag: result.pskTag,
       cipherSuite: result.suiteName,
     });
-    // The handshake is over: nothing below the read epoch (epoch 0, unauthenticated) is read again.
-    this.records.retireOldEpochs();
     if (this.records.receivesCid) this.tracker = new PeerAddressTracker({ address: this.address, port: this.port });
     this.state = 'established';
-    this.handshake = undefined;
-    this.lastActivity = Date.now();
-    this.events.onEstablished(this, result);
   }
 
   // --- inbound ---

@@ -47,6 +47,13 @@ interface WriteState {
   seq: number;
 }
 
+export interface RecordLayerSnapshot {
+  readonly readEpoch: number;
+  readonly writeEpoch: number;
+  readonly writeSeq: number;
+  readonly window: { highest: number; bits: [number, number] };
+}
+
 export class RecordLayer {
   private readEpoch = 0;
   private writeEpoch = 0;
@@ -165,6 +172,39 @@ export class RecordLayer {
     if (w.protection && writeCid) return sealCidRecord(w.protection, { version: DTLS_1_2, epoch, seq, cid: writeCid, type, content: plaintext });
     const fragment = w.protection ? w.protection.seal(type, DTLS_1_2, epoch, seq, plaintext) : plaintext;
     return encodeRecord(type, DTLS_1_2, epoch, seq, fragment);
+  }
+
+  /**
+   * Graceful restart (session-export.ts): the current epochs, the next write sequence number
+   * and the read window of an established session (one read and one write epoch left).
+   */
+  snapshot(): RecordLayerSnapshot | undefined {
+    const read = this.reads.get(this.readEpoch);
+    const write = this.writes.get(this.writeEpoch);
+    if (!read || !write) return undefined;
+    return { readEpoch: this.readEpoch, writeEpoch: this.writeEpoch, writeSeq: write.seq, window: read.window.snapshot() };
+  }
+
+  /** The record layer of an established session restored from a snapshot, with its re-derived protections. */
+  static restore(s: RecordLayerSnapshot, read: RecordProtection, write: RecordProtection, expansion: number): RecordLayer {
+    const layer = new RecordLayer();
+    layer.reads.clear();
+    layer.writes.clear();
+    layer.readEpoch = s.readEpoch;
+    layer.writeEpoch = s.writeEpoch;
+    layer.reads.set(s.readEpoch, { protection: read, window: ReplayWindow.fromSnapshot(s.window) });
+    layer.writes.set(s.writeEpoch, { protection: write, expansion, seq: s.writeSeq });
+    return layer;
+  }
+
+  /**
+   * Skips `n` write sequence numbers of the current epoch: after a hand-over that failed, a
+   * record the other process may have sent under the same keys is never repeated with the same
+   * sequence number (RFC 6347 4.1.2.1: with AEAD suites it is the nonce).
+   */
+  skipWriteSequence(n: number): void {
+    const w = this.writes.get(this.writeEpoch);
+    if (w) w.seq = Math.min(w.seq + n, MAX_SEQUENCE_NUMBER + 1);
   }
 
   /** Forgets every key: nothing is read or written afterwards. */

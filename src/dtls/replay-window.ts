@@ -39,6 +39,20 @@ export class ReplayWindow {
     }
   }
 
+  /** The window as numbers (graceful restart, session-export.ts): highest accepted and the 64-bit bitmap's two words. */
+  snapshot(): { highest: number; bits: [number, number] } {
+    return { highest: this.highest, bits: [this.bits[0]!, this.bits[1]!] };
+  }
+
+  /** A window that goes on from a snapshot(): the same records are refused as before. */
+  static fromSnapshot(s: { highest: number; bits: readonly [number, number] }): ReplayWindow {
+    const w = new ReplayWindow();
+    w.highest = s.highest;
+    w.bits[0] = s.bits[0];
+    w.bits[1] = s.bits[1];
+    return w;
+  }
+
   // `& 63` is exact for 48-bit numbers: ToInt32 keeps the value modulo 2^32, a multiple of 64.
   private test(seq: number): boolean {
     const i = seq & 63;

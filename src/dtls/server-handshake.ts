@@ -60,6 +60,11 @@ export interface HandshakeResult {
   readonly finalFlight: readonly FlightItem[];
   readonly masterSecret: Buffer;
   readonly clientRandom: Buffer;
+  /** With the suite and the flags below: what re-derives the keys (graceful restart, session-export.ts). */
+  readonly serverRandom: Buffer;
+  readonly cipherSuite: number;
+  readonly extendedMasterSecret: boolean;
+  readonly encryptThenMac: boolean;
   readonly durationMs: number;
 }
 
@@ -397,6 +402,10 @@ export class ServerHandshake {
       finalFlight,
       masterSecret: chosen.masterSecret,
       clientRandom: this.clientHello.random,
+      serverRandom: this.serverRandom,
+      cipherSuite: this.negotiated.suite.id,
+      extendedMasterSecret: this.negotiated.extendedMasterSecret,
+      encryptThenMac: this.negotiated.encryptThenMac,
       durationMs: Date.now() - this.startedAt,
     });
     this.dispose();

@@ -72,6 +72,12 @@ export interface HandshakeEvent {
   readonly detail?: string;
 }
 
+export interface HeldDatagram {
+  readonly msg: Buffer;
+  readonly address: string;
+  readonly port: number;
+}
+
 interface InitialHello {
   readonly hello: ClientHello;
   readonly messageSeq: number;
@@ -115,6 +121,8 @@ export class DtlsServer extends EventEmitter {
   private readonly lookups: KeyLookupQueue;
   private readonly rateLimiter: SourceRateLimiter;
   private readonly helloFragments = new HelloReassembly();
+  /** While a hand-over runs (hold()), datagrams wait here instead of being served. */
+  private held: HeldDatagram[] | undefined;
   readonly stats = {
     datagrams: 0,
     dropped: {} as Record<string, number>,
@@ -248,8 +256,72 @@ export class DtlsServer extends EventEmitter {
 
   // --- inbound ---
 
+  // --- graceful restart (session-export.ts, src/cluster/takeover.ts) ---
+
+  /** The established sessions, for a hand-over. */
+  establishedSessions(): Connection[] {
+    return [...this.connections.values()].filter((c) => c.state === 'established');
+  }
+
+  /**
+   * A session handed over by another process: `restore` makes the fresh Connection the
+   * established session; it is then served as if its handshake had run here ('session-open',
+   * no 'handshake' event). Undefined when `restore` refused it.
+   */
+  adopt(address: string, port: number, restore: (conn: Connection) => boolean): Connection | undefined {
+    const conn = new Connection(address, port, this.connectionEvents(), this.config.mtu, 0);
+    if (!restore(conn) || conn.state !== 'established') return undefined;
+    this.connections.get(conn.key)?.close('replaced by a handed-over session', false);
+    this.connections.set(conn.key, conn);
+    this.emit('session-open', conn);
+    return conn;
+  }
+
+  /**
+   * Datagrams are kept (up to `max` of them and `maxBytes` in all, the rest dropped as
+   * 'closing') instead of served, so that no session's state changes while it is handed over.
+   */
+  hold(max: number, maxBytes: number): void {
+    this.held ??= [];
+    this.heldMax = max;
+    this.heldMaxBytes = maxBytes;
+  }
+
+  /** Ends hold(): returns what arrived meanwhile, unserved. */
+  takeHeld(): HeldDatagram[] {
+    const held = this.held ?? [];
+    this.held = undefined;
+    this.heldBytes = 0;
+    return held;
+  }
+
+  /**
+   * The sessions went to another process: forgets them without close_notify (the peers keep
+   * them, with the other process), then closes the socket.
+   */
+  async detach(): Promise<void> {
+    this.accepting = false;
+    if (this.sweeper) clearInterval(this.sweeper);
+    for (const conn of [...this.pending.values()]) conn.close('server handing over', false, 'server_closing');
+    for (const conn of [...this.connections.values()]) conn.close('handed over', false);
+    const socket = this.socket;
+    this.socket = undefined;
+    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+
+  private heldMax = 0;
+  private heldMaxBytes = 0;
+  private heldBytes = 0;
+
   /** Public so that tests and the load generator can feed datagrams without a socket. */
   onDatagram(msg: Buffer, address: string, port: number): void {
+    if (this.held) {
+      if (this.held.length < this.heldMax && this.heldBytes + msg.length <= this.heldMaxBytes) {
+        this.heldBytes += msg.length;
+        this.held.push({ msg, address, port });
+      } else this.drop('closing', address, port);
+      return;
+    }
     this.stats.datagrams++;
     try {
       this.route(msg, address, port);

@@ -1,0 +1,76 @@
+/**
+ * `coap-psk serve`'s side of a graceful restart (takeover.ts): the old process offers its
+ * sessions on the channel of its listener and starts its successor on SIGUSR2; the successor
+ * (`serve --takeover`) takes them and the port over instead of binding alone.
+ */
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import { UserError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { CoapPskServer } from '../server.js';
+import { reusePortSupported } from './support.js';
+import { offerTakeover, takeOver } from './takeover.js';
+import { takeoverSocketPath } from './takeover-channel.js';
+
+/** `serve --takeover`: the sessions first, then the UDP port (SO_REUSEPORT), then the metrics port the old one let go. */
+export async function listenByTakeover(server: CoapPskServer, host: string, port: number, logger: Logger): Promise<{ address: string; port: number }> {
+  if (!reusePortSupported()) throw new UserError(`--takeover needs Node.js 22.12 or later (dgram reusePort); this is Node.js ${process.versions.node}`);
+  if (port === 0) throw new UserError('--takeover needs the listener port of the running server (listener.port is 0)');
+  let bound: { address: string; port: number } | undefined;
+  const sessions = await takeOver(takeoverSocketPath(host, port), server.dtls, async () => {
+    bound = await server.listen(port, host, { reusePort: true, deferOps: true });
+  }, logger);
+  await server.startOps();
+  logger.info({ sessions }, 'takeover complete');
+  return bound!;
+}
+
+/**
+ * A server that offers takeover binds with SO_REUSEPORT, which a second server of the same
+ * user would join silently, splitting the devices between the two. So the port is first bound
+ * once without it: any socket on the port (with or without SO_REUSEPORT) makes that fail with
+ * EADDRINUSE, as a start on a taken port always has. Only `--takeover` joins on purpose.
+ */
+export async function assertPortFree(host: string, port: number): Promise<void> {
+  const probe = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.bind(port, host, () => resolve());
+  }).finally(() => new Promise<void>((resolve) => {
+    try {
+      probe.close(() => resolve());
+    } catch {
+      resolve(); // never bound
+    }
+  }));
+}
+
+/** The old side: offers the sessions on the listener's channel; `exit` ends the process once they are handed over. */
+export async function offerTakeoverFrom(server: CoapPskServer, host: string, port: number, logger: Logger, exit: () => void): Promise<void> {
+  try {
+    const path = takeoverSocketPath(host, port);
+    await offerTakeover(path, {
+      dtls: server.dtls,
+      drain: async (ms) => {
+        await server.router.drain(ms);
+      },
+      close: () => server.close(),
+    }, logger, exit);
+  } catch (e) {
+    // Serving goes on; only the graceful restart is unavailable, and the log says why.
+    logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'graceful restart unavailable');
+  }
+}
+
+/** SIGUSR2: starts `serve --takeover` with this process's argv and environment (the version now on disk). */
+export function restartByTakeover(logger: Logger): void {
+  const args = [...process.execArgv, ...process.argv.slice(1)];
+  if (!args.includes('--takeover')) args.push('--takeover');
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env: process.env });
+  logger.info({ pid: child.pid }, 'SIGUSR2: starting the successor (serve --takeover)');
+  child.on('exit', (code, signal) => {
+    // Reached only while this process still runs: the takeover failed and this one serves on.
+    if (code !== 0) logger.error({ code, signal }, 'the successor exited; still serving');
+  });
+  child.unref();
+}

@@ -1,0 +1,261 @@
+/**
+ * Graceful restart (docs/graceful-restart.md), single process: the running server (old)
+ * listens on a local channel (takeover-channel.ts); `coap-psk serve --takeover` (new) connects,
+ * receives the established DTLS sessions sealed under a key the two agree on
+ * (takeover-seal.ts), imports them, binds the same UDP port (SO_REUSEPORT) and says ready; the
+ * old one forwards the datagrams it held meanwhile, lets go of its socket and exits.
+ *
+ *   new                                   old
+ *   hello(version, pub_new)        -->
+ *                                         hold datagrams; export sessions (write seq + GAP)
+ *                                  <--    state(id, pub_old, sealed sessions)
+ *   import; bind udp (reusePort)
+ *   ready                          -->
+ *                                         drain handlers; drop sessions silently; close socket
+ *                                  <--    datagram* (held ones), done
+ *   serve; bind metrics                   exit 0
+ *
+ * A takeover that fails before `ready` (the new process dies, says nothing in time, or sends
+ * nonsense) leaves the old one serving: it serves the held datagrams, and skips GAP + 2^20
+ * write sequence numbers of every session, so that no record the new process may have sent
+ * is ever repeated with the same sequence number under the same keys (RFC 6347 4.1.2.1: with
+ * AEAD suites that is the nonce).
+ */
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
+import { exportServerSessions, importServerSessions } from '../dtls/session-export.js';
+import type { DtlsServer } from '../dtls/server.js';
+import type { Logger } from '../log.js';
+import { UserError } from '../errors.js';
+import { decodeDatagram, encodeDatagram, encodeFrame, FrameType, readFrames, type Frame } from './takeover-channel.js';
+import { ephemeralKey, open, seal, sealingKey } from './takeover-seal.js';
+
+const VERSION = 1;
+const ID_LENGTH = 16;
+const PUBLIC_KEY_LENGTH = 32;
+/**
+ * Write sequence numbers the exported sessions skip: records the old process still sends
+ * after the export (a handler's late response during the drain) use the numbers below it.
+ */
+export const WRITE_SEQ_GAP = 2 ** 16;
+/** Skipped again after a failed takeover, past whatever the new process may have sent. */
+export const FAILED_TAKEOVER_SKIP = 2 ** 20;
+/** Datagrams kept during a hand-over, at most (the rest are dropped; the devices retransmit). */
+const MAX_HELD = 10_000;
+const MAX_HELD_BYTES = 16 * 1024 * 1024;
+
+export interface TakeoverTimeouts {
+  /** How long the old process waits for `ready` once it has sent the state. */
+  readyMs: number;
+  /** Bound of the handlers' drain before the old process lets go. */
+  drainMs: number;
+}
+
+export const DEFAULT_TAKEOVER_TIMEOUTS: TakeoverTimeouts = { readyMs: 10_000, drainMs: 2_000 };
+
+/** What the old side needs of the server it runs in. */
+export interface TakeoverSource {
+  readonly dtls: DtlsServer;
+  /** Waits (bounded) for the requests already received; their responses may still go out. */
+  drain(ms: number): Promise<void>;
+  /** Everything but the sessions: metrics port, key resolver, timers. */
+  close(): Promise<void>;
+}
+
+function additionalData(id: Buffer, oldPublic: Buffer, newPublic: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`coap-psk takeover v${VERSION}`, 'utf8'), id, oldPublic, newPublic]);
+}
+
+/**
+ * Old side: listens on `path` and hands the sessions over to the first process that asks.
+ * `onHandedOver` runs once the old server let go of everything (the caller exits).
+ */
+export async function offerTakeover(
+  path: string,
+  source: TakeoverSource,
+  logger: Logger,
+  onHandedOver: () => void,
+  timeouts: TakeoverTimeouts = DEFAULT_TAKEOVER_TIMEOUTS,
+): Promise<{ close(): Promise<void> }> {
+  let busy = false;
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    if (busy) return void socket.destroy();
+    busy = true;
+    // The channel's path goes before `done`: the successor listens on it next. close() stops
+    // listening (and removes the path) at once; its callback would wait for this connection.
+    const stopListening = (): void => {
+      server.close();
+    };
+    handOver(socket, source, logger, timeouts, stopListening).then(
+      (handed) => {
+        if (handed) onHandedOver();
+        else busy = false;
+      },
+      (err: unknown) => {
+        busy = false;
+        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'takeover failed; still serving');
+      },
+    );
+  });
+  await listenUnix(server, path);
+  return {
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** True when the sessions went to the new process; false when the takeover failed (still serving). */
+async function handOver(socket: net.Socket, source: TakeoverSource, logger: Logger, timeouts: TakeoverTimeouts, stopListening: () => void): Promise<boolean> {
+  const frames = frameQueue(socket);
+  const hello = await frames.next(timeouts.readyMs);
+  if (!hello || hello.type !== FrameType.hello || hello.payload.length !== 1 + PUBLIC_KEY_LENGTH || hello.payload[0] !== VERSION) {
+    socket.destroy();
+    logger.warn('takeover: a connection that did not say hello; ignored');
+    return false;
+  }
+  const newPublic = Buffer.from(hello.payload.subarray(1));
+  const own = ephemeralKey();
+  const id = randomBytes(ID_LENGTH);
+  const key = sealingKey(own, newPublic, Buffer.concat([id, own.publicKey, newPublic]));
+  if (!key) {
+    socket.destroy();
+    return false;
+  }
+  const dtls = source.dtls;
+  dtls.hold(MAX_HELD, MAX_HELD_BYTES);
+  const { bytes, count } = exportServerSessions(dtls, WRITE_SEQ_GAP);
+  const sealed = seal(key, bytes, additionalData(id, own.publicKey, newPublic));
+  bytes.fill(0);
+  key.fill(0);
+  logger.info({ sessions: count }, 'takeover: sessions sealed and sent to the new process');
+  socket.write(encodeFrame(FrameType.state, Buffer.concat([id, own.publicKey, sealed])));
+  const ready = await frames.next(timeouts.readyMs);
+  if (!ready || ready.type !== FrameType.ready) {
+    // The new process died, hung or misbehaved: it may have bound the port and sent records.
+    socket.destroy();
+    for (const conn of dtls.establishedSessions()) conn.skipWriteSequence(WRITE_SEQ_GAP + FAILED_TAKEOVER_SKIP);
+    for (const d of dtls.takeHeld()) dtls.onDatagram(d.msg, d.address, d.port);
+    logger.error({ sessions: count, why: ready ? `frame ${ready.type}` : 'no ready in time or channel closed' }, 'takeover failed; still serving');
+    return false;
+  }
+  // From here the sessions are the new process's. Requests already received are answered
+  // (their records use the sequence numbers below the gap), then the socket goes.
+  stopListening();
+  await source.drain(timeouts.drainMs);
+  await dtls.detach();
+  await source.close();
+  for (const d of dtls.takeHeld()) socket.write(encodeFrame(FrameType.datagram, encodeDatagram(d.msg, d.address, d.port)));
+  await new Promise<void>((resolve) => socket.end(encodeFrame(FrameType.done, Buffer.alloc(0)), () => resolve()));
+  logger.info({ sessions: count }, 'takeover: handed over; exiting');
+  return true;
+}
+
+/**
+ * New side: takes the sessions of the server listening on `path` into `dtls`. `bind` binds
+ * the UDP port (with reusePort) once they are imported; the returned promise resolves when the
+ * old process has let go (or its channel closed after ready), with the number of sessions.
+ */
+export async function takeOver(path: string, dtls: DtlsServer, bind: () => Promise<void>, logger: Logger, timeoutMs = 10_000): Promise<number> {
+  const socket = await connectUnix(path);
+  try {
+    const frames = frameQueue(socket);
+    const own = ephemeralKey();
+    socket.write(encodeFrame(FrameType.hello, Buffer.concat([Buffer.from([VERSION]), own.publicKey])));
+    const state = await frames.next(timeoutMs);
+    if (!state || state.type !== FrameType.state || state.payload.length < ID_LENGTH + PUBLIC_KEY_LENGTH) {
+      throw new UserError('takeover: the running server sent no session state');
+    }
+    const id = state.payload.subarray(0, ID_LENGTH);
+    const oldPublic = state.payload.subarray(ID_LENGTH, ID_LENGTH + PUBLIC_KEY_LENGTH);
+    const key = sealingKey(own, oldPublic, Buffer.concat([id, oldPublic, own.publicKey]));
+    const bytes = key && open(key, state.payload.subarray(ID_LENGTH + PUBLIC_KEY_LENGTH), additionalData(id, oldPublic, own.publicKey));
+    key?.fill(0);
+    if (!bytes) throw new UserError('takeover: the session state does not authenticate');
+    const imported = importServerSessions(dtls, bytes);
+    bytes.fill(0);
+    if (imported === undefined) throw new UserError('takeover: the session state is malformed');
+    await bind();
+    socket.write(encodeFrame(FrameType.ready, Buffer.alloc(0)));
+    logger.info({ sessions: imported }, 'takeover: sessions imported, serving');
+    // The datagrams the old process held, until it is done (bounded: it exits after its drain).
+    for (;;) {
+      const f = await frames.next(timeoutMs);
+      if (!f) {
+        // Serving goes on; only datagrams the old process held may be lost.
+        logger.warn('takeover: the old process did not say done (timeout or channel closed)');
+        break;
+      }
+      if (f.type === FrameType.done) break;
+      const d = f.type === FrameType.datagram ? decodeDatagram(f.payload) : undefined;
+      if (d) dtls.onDatagram(d.msg, d.address, d.port);
+    }
+    return imported;
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** Frames of a socket, awaited one at a time; undefined once it closed or the wait timed out. */
+function frameQueue(socket: net.Socket): { next(ms: number): Promise<Frame | undefined> } {
+  const queue: Frame[] = [];
+  let waiter: ((f: Frame | undefined) => void) | undefined;
+  let closed = false;
+  readFrames(socket, (f) => {
+    if (waiter) {
+      const w = waiter;
+      waiter = undefined;
+      w(f);
+    } else queue.push(f);
+  });
+  socket.on('close', () => {
+    closed = true;
+    waiter?.(undefined);
+    waiter = undefined;
+  });
+  return {
+    next(ms) {
+      const f = queue.shift();
+      if (f || closed) return Promise.resolve(f);
+      return new Promise((resolve) => {
+        const t = setTimeout(() => {
+          waiter = undefined;
+          resolve(undefined);
+        }, ms);
+        waiter = (frame) => {
+          clearTimeout(t);
+          resolve(frame);
+        };
+      });
+    },
+  };
+}
+
+/** Listens on a Unix socket path; a stale socket file of a process that is gone is removed first. */
+async function listenUnix(server: net.Server, path: string): Promise<void> {
+  const live = await connectUnix(path).then((s) => (s.destroy(), true), () => false);
+  if (live) throw new UserError(`takeover: another server already listens on ${path}`);
+  try {
+    unlinkSync(path);
+  } catch {
+    // none there
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function connectUnix(path: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(path);
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', (e: NodeJS.ErrnoException) => reject(new UserError(`takeover: no running server to take over at ${path} (${e.code ?? e.message})`)));
+  });
+}

@@ -1,0 +1,260 @@
+/**
+ * Graceful restart (issue 14, item 3), real processes on loopback: `coap-psk serve` with 200
+ * established sessions (the project's DTLS client, one UDP socket and source port each); a
+ * second `coap-psk serve --takeover` takes them over and the first exits 0; every device's
+ * request before and after is answered, and the new process logs no handshake. Then a
+ * successor that dies after receiving the sealed state, before acknowledging, leaves the
+ * server serving every device, still without a handshake. Needs dgram reusePort (Node 24 in CI).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DtlsClientSession } from '../../src/dtls/client.js';
+import { deriveSoftware } from '../../src/keys/derive.js';
+import { coapGet, parseReply } from '../helpers/coap-bytes.js';
+import { freeUdpPort, LOOPBACK } from '../helpers/ports.js';
+import { createTestToken, type TestToken } from '../helpers/softhsm.js';
+import { MASTER_HEX } from '../keys/vectors.js';
+import { BIN } from '../cli/run.js';
+import { NO_REUSE_PORT, SKIP_REASON } from './needs-reuse-port.js';
+
+const DEVICES = 200;
+const MASTER = Buffer.from(MASTER_HEX, 'hex');
+
+interface Device {
+  serial: string;
+  session: DtlsClientSession;
+  socket: dgram.Socket;
+}
+
+interface Server {
+  child: ChildProcess;
+  log: () => string;
+  exited: Promise<number | null>;
+}
+
+let token: TestToken;
+let runtimeDir: string;
+let port: number;
+const children: ChildProcess[] = [];
+const devices: Device[] = [];
+
+function env(): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...token.env,
+    COAP_PSK_HOST: LOOPBACK,
+    COAP_PSK_PORT: String(port),
+    COAP_PSK_LOG_FORMAT: 'json',
+    COAP_PSK_LOG_LEVEL: 'info',
+    XDG_RUNTIME_DIR: runtimeDir,
+    RUNTIME_DIRECTORY: '',
+  };
+}
+
+function start(args: string[], until: RegExp): Promise<Server> {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let log = '';
+  child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+  return new Promise((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`no ${until} in 60 s:\n${log}`)), 60_000);
+    const check = (): void => {
+      if (!until.test(log)) return;
+      clearTimeout(timer);
+      done({ child, log: () => log, exited });
+    };
+    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
+    void exited.then(() => {
+      clearTimeout(timer);
+      if (!until.test(log)) fail(new Error(`exited before ${until}:\n${log}`));
+    });
+  });
+}
+
+async function connect(serial: string): Promise<Device> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.connect(port, LOOPBACK, resolve));
+  const session = new DtlsClientSession({ identity: serial, psk: deriveSoftware(MASTER, Buffer.from(serial, 'utf8')) }, (d) => socket.send(d));
+  socket.on('message', (m) => session.onDatagram(m));
+  socket.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${serial}: handshake timeout`)), 20_000);
+    session.once('established', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    session.start();
+  });
+  return { serial, session, socket };
+}
+
+/** CON GET /whoami, retransmitted (bounded) as a device would; the reply's payload, or undefined. */
+function whoami(d: Device, mid: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let tries = 0;
+    let timer: NodeJS.Timeout;
+    const onData = (data: Buffer): void => {
+      const r = parseReply(data);
+      if (!r || r.messageId !== mid) return;
+      clearTimeout(timer);
+      d.session.off('data', onData);
+      resolve(`${r.code} ${r.payload.toString()}`);
+    };
+    const attempt = (): void => {
+      if (tries++ === 4) {
+        d.session.off('data', onData);
+        return resolve(undefined);
+      }
+      d.session.send(coapGet(mid, ['whoami']));
+      timer = setTimeout(attempt, 2000);
+    };
+    d.session.on('data', onData);
+    attempt();
+  });
+}
+
+async function everyDevice(mid: number): Promise<string[]> {
+  const failed: string[] = [];
+  for (let i = 0; i < devices.length; i += 50) {
+    const batch = devices.slice(i, i + 50);
+    const replies = await Promise.all(batch.map((d) => whoami(d, mid)));
+    replies.forEach((r, j) => {
+      if (r !== `2.05 ${batch[j]!.serial}`) failed.push(`${batch[j]!.serial}: ${r}`);
+    });
+  }
+  return failed;
+}
+
+const handshakesIn = (log: string): number => (log.match(/"msg":"handshake ok"/g) ?? []).length;
+
+/** Logs are written in batches: waits (bounded) until `ok` holds for the log so far. */
+async function logged(server: Server, ok: (log: string) => boolean, ms = 10_000): Promise<string> {
+  for (const end = Date.now() + ms; !ok(server.log()) && Date.now() < end; ) await new Promise((r) => setTimeout(r, 100));
+  return server.log();
+}
+
+beforeAll(async () => {
+  if (NO_REUSE_PORT) return;
+  token = await createTestToken({ label: 'takeover-test', pin: '2468', keys: [{ label: 'k1', hex: MASTER_HEX }] });
+  runtimeDir = await mkdtemp(join(tmpdir(), 'coap-psk-takeover-'));
+}, 60_000);
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await token?.cleanup();
+  if (runtimeDir) await rm(runtimeDir, { recursive: true, force: true });
+});
+
+describe.skipIf(NO_REUSE_PORT)(`graceful restart: serve --takeover${SKIP_REASON}`, () => {
+  beforeAll(async () => {
+    port = await freeUdpPort();
+  });
+  afterAll(() => {
+    for (const d of devices.splice(0)) d.socket.close();
+  });
+
+  let current: Server;
+
+  it(`${DEVICES} sessions go on with the new process, none handshakes again, the old exits 0`, async () => {
+    const old = await start([], /"msg":"coap-psk serving/);
+    for (let i = 0; i < DEVICES; i += 20) {
+      devices.push(...(await Promise.all(Array.from({ length: Math.min(20, DEVICES - i) }, (_, j) => connect(`SN-TAKE-${i + j}`)))));
+    }
+    expect(new Set(devices.map((d) => d.socket.address().port)).size).toBe(DEVICES);
+    expect(await everyDevice(1)).toEqual([]);
+    expect(handshakesIn(await logged(old, (l) => handshakesIn(l) >= DEVICES))).toBe(DEVICES);
+
+    const fresh = await start(['--takeover'], /"msg":"takeover complete"/);
+    expect(await old.exited).toBe(0);
+    expect(old.log()).toContain(`"sessions":${DEVICES}`);
+    expect(fresh.log()).toContain(`"sessions":${DEVICES}`);
+    expect(fresh.log()).not.toContain('did not say done');
+    expect(await everyDevice(2)).toEqual([]);
+    expect(handshakesIn(fresh.log())).toBe(0);
+    current = fresh;
+  }, 240_000);
+
+  it('a successor that dies before acknowledging leaves the server serving every device', async () => {
+    expect(current).toBeDefined();
+    // A real process that says hello, waits for the sealed state, and dies without `ready`.
+    const path = join(runtimeDir, 'coap-psk', `takeover-${LOOPBACK}-${port}.sock`);
+    const quitter = spawn(process.execPath, ['-e', `
+      const s = require('node:net').connect(${JSON.stringify(path)});
+      const hello = Buffer.concat([Buffer.from([1, 0, 0, 0, 33, 1]), require('node:crypto').randomBytes(32)]);
+      s.on('connect', () => s.write(hello));
+      let got = 0;
+      s.on('data', (d) => { got += d.length; if (got > 5 && d[0] === 2) process.exit(3); });
+      setTimeout(() => process.exit(4), 20000);
+    `], { stdio: 'ignore' });
+    children.push(quitter);
+    const code = await new Promise<number | null>((done) => quitter.on('exit', (c) => done(c)));
+    expect(code).toBe(3); // it did receive the state frame
+    expect(await logged(current, (l) => /takeover failed; still serving/.test(l), 15_000)).toMatch(/takeover failed; still serving/);
+    expect(current.child.exitCode).toBeNull();
+    expect(await everyDevice(3)).toEqual([]);
+    expect(handshakesIn(current.log())).toBe(0);
+  }, 120_000);
+
+  it('a second plain serve on the port still fails EADDRINUSE (the first binds with SO_REUSEPORT)', async () => {
+    const child = spawn(process.execPath, [BIN, 'serve'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((done) => child.on('exit', (c) => done(c)));
+    expect(code).toBe(1);
+    expect(err).toContain(`cannot listen on ${LOOPBACK}:${port}: EADDRINUSE`);
+    expect(current.child.exitCode).toBeNull();
+  }, 60_000);
+
+  it('serve --takeover with no server on the listener fails with one line and exit 1', async () => {
+    const otherPort = await freeUdpPort();
+    const child = spawn(process.execPath, [BIN, 'serve', '--takeover'], { env: { ...env(), COAP_PSK_PORT: String(otherPort) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((done) => child.on('exit', (c) => done(c)));
+    expect(code).toBe(1);
+    expect(err).toMatch(/takeover: no running server to take over at .*takeover-127\.0\.0\.1-\d+\.sock \(ENOENT\)/);
+  }, 60_000);
+});
+
+describe.skipIf(NO_REUSE_PORT)(`graceful restart: SIGUSR2${SKIP_REASON}`, () => {
+  const mine: Device[] = [];
+  let successorPid: number | undefined;
+  afterAll(() => {
+    for (const d of mine) d.socket.close();
+    if (successorPid) {
+      try {
+        process.kill(successorPid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  });
+
+  it('SIGUSR2 starts serve --takeover with the same argv and environment; the sessions go on', async () => {
+    port = await freeUdpPort();
+    const old = await start([], /"msg":"coap-psk serving/);
+    for (let i = 0; i < 5; i++) mine.push(await connect(`SN-USR2-${i}`));
+    const saved = devices.splice(0, devices.length, ...mine);
+    try {
+      expect(await everyDevice(1)).toEqual([]);
+      old.child.kill('SIGUSR2');
+      expect(await old.exited).toBe(0);
+      // The successor wrote into the same pipe, which it still holds.
+      const log = await logged(old, (l) => /"msg":"takeover complete"/.test(l));
+      successorPid = (JSON.parse(/\{[^\n]*"msg":"SIGUSR2: starting the successor[^\n]*\}/.exec(log)![0]) as { pid: number }).pid;
+      expect(log).toMatch(/"msg":"takeover complete"/);
+      expect(await everyDevice(2)).toEqual([]);
+      expect(handshakesIn(old.log())).toBe(5);
+    } finally {
+      devices.splice(0, devices.length, ...saved);
+    }
+  }, 120_000);
+});
