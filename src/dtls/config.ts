@@ -55,6 +55,15 @@ export interface DtlsServerConfig {
   /** UDP socket buffers; the kernel default overflows at a few hundred outstanding requests. */
   recvBufferSize: number;
   sendBufferSize: number;
+  /**
+   * Issue and accept session IDs and session tickets (RFC 5246 7.3, RFC 5077): a resumed
+   * handshake needs no key lookup. Off: every handshake is a full one, whatever clients offer.
+   */
+  resumption: boolean;
+  /** How long a ticket or a cached session resumes, from its full handshake. */
+  ticketLifetimeMs: number;
+  /** Sessions kept for resumption by session ID (0: none; tickets still work). */
+  sessionCacheMax: number;
 }
 
 export const DEFAULT_DTLS_CONFIG: DtlsServerConfig = {
@@ -79,4 +88,7 @@ export const DEFAULT_DTLS_CONFIG: DtlsServerConfig = {
   cookieRotationMs: 60_000,
   recvBufferSize: 4 * 1024 * 1024,
   sendBufferSize: 4 * 1024 * 1024,
+  resumption: true,
+  ticketLifetimeMs: 24 * 3600_000, // a day of sleep between wake-ups (docs/resumption.md)
+  sessionCacheMax: 100_000,
 };
