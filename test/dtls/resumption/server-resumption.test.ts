@@ -5,7 +5,7 @@
  * ID, by ticket, a tampered ticket) and our pion/dtls client. A counting PSK lookup proves that a
  * resumed handshake makes no key lookup (so no HSM call); the handshake events say which kind.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -116,5 +116,106 @@ describe('gnutls-cli --resume', () => {
     expect(res.stdout, res.stdout + res.stderr).toMatch(/This is a resumed session/);
     expect(s.kinds()).toEqual(['full', 'resumed_id']);
     expect(s.lookups).toHaveLength(1);
+  }, 30_000);
+});
+
+describe('our mbedTLS 2.28 client', () => {
+  const base = (port: number, serial: string) => ({ port, identity: serial, pskHex: keyHex(serial) });
+
+  it('resumes by session ID', async () => {
+    const s = await start();
+    const res = await mbedtlsClient({ ...base(s.port, 'SN-mbed-1'), resume: 'id' });
+    expect(res.handshakes.map((h) => h.ok), res.stdout + res.stderr).toEqual([true, true]);
+    expect(res).toMatchObject({ resumed: true, offered: 'id' });
+    expect(res.handshakes[0]!.sessionId).toMatch(/^[0-9a-f]{64}$/);
+    expect(s.kinds()).toEqual(['full', 'resumed_id']);
+    expect(s.lookups).toHaveLength(1);
+  }, 30_000);
+
+  it('resumes by ticket', async () => {
+    const s = await start();
+    const res = await mbedtlsClient({ ...base(s.port, 'SN-mbed-2'), resume: 'ticket' });
+    expect(res.handshakes.map((h) => h.ok), res.stdout + res.stderr).toEqual([true, true]);
+    expect(res.handshakes[0]!.ticket).toBe(true);
+    expect(res).toMatchObject({ resumed: true, offered: 'ticket' });
+    expect(s.kinds()).toEqual(['full', 'resumed_ticket']);
+    expect(s.lookups).toHaveLength(1);
+  }, 30_000);
+
+  it('gets a full handshake for a tampered ticket', async () => {
+    const s = await start();
+    const res = await mbedtlsClient({ ...base(s.port, 'SN-mbed-3'), resume: 'ticket', tamperTicket: true });
+    expect(res.handshakes.map((h) => h.ok), res.stdout + res.stderr).toEqual([true, true]);
+    expect(res).toMatchObject({ resumed: false, offered: 'ticket' });
+    expect(s.kinds()).toEqual(['full', 'full']);
+    expect(s.lookups).toHaveLength(2);
+  }, 30_000);
+});
+
+describe('our pion/dtls client', () => {
+  it('resumes by session ID from a new source port', async () => {
+    const s = await start();
+    const res = await pionResumeClient({ port: s.port, identity: 'SN-pion-1', pskHex: keyHex('SN-pion-1'), resume: true });
+    expect(res.handshakes.map((h) => h.ok), res.stdout + res.stderr).toEqual([true, true]);
+    expect(res.resumed).toBe(true);
+    expect(s.kinds()).toEqual(['full', 'resumed_id']);
+    expect(s.lookups).toHaveLength(1);
+  }, 30_000);
+});
+
+describe('when it does not resume', () => {
+  it('an expired ticket or session gets a full handshake', async () => {
+    const s = await start({ ticketLifetimeMs: 1000 });
+    const ticket = path.join(dir, 'expiring-ticket.pem');
+    const id = path.join(dir, 'expiring-id.pem');
+    expect((await sClient(s.port, 'SN-exp-1', ['-sess_out', ticket])).fresh).toBe(true);
+    expect((await sClient(s.port, 'SN-exp-1', ['-no_ticket', '-sess_out', id])).fresh).toBe(true);
+    await new Promise((r) => setTimeout(r, 1200));
+    const byTicket = await sClient(s.port, 'SN-exp-1', ['-sess_in', ticket]);
+    expect(byTicket.fresh, byTicket.stdout + byTicket.stderr).toBe(true);
+    const byId = await sClient(s.port, 'SN-exp-1', ['-no_ticket', '-sess_in', id]);
+    expect(byId.fresh, byId.stdout + byId.stderr).toBe(true);
+    expect(s.kinds()).toEqual(['full', 'full', 'full', 'full']);
+    expect(s.lookups).toHaveLength(4);
+  }, 30_000);
+
+  it('with resumption off, tickets and session IDs offered get full handshakes', async () => {
+    const s = await start({ resumption: false });
+    const ticket = path.join(dir, 'off-ticket.pem');
+    const first = await sClient(s.port, 'SN-off-1', ['-sess_out', ticket]);
+    expect(first.fresh).toBe(true);
+    expect(first.stdout).not.toMatch(/TLS session ticket:/);
+    // Neither a session ID nor a ticket: OpenSSL keeps no session it could resume.
+    expect(existsSync(ticket)).toBe(false);
+    // A ticket and a session ID from a server that resumes, presented to one that does not.
+    const other = await start();
+    const foreign = path.join(dir, 'foreign-ticket.pem');
+    expect((await sClient(other.port, 'SN-off-1', ['-sess_out', foreign])).fresh).toBe(true);
+    const offered = await sClient(s.port, 'SN-off-1', ['-sess_in', foreign]);
+    expect(offered.fresh, offered.stdout + offered.stderr).toBe(true);
+    const mbed = await mbedtlsClient({ port: s.port, identity: 'SN-off-2', pskHex: keyHex('SN-off-2'), resume: 'id' });
+    expect(mbed.handshakes.map((h) => h.ok)).toEqual([true, true]);
+    expect(mbed.handshakes[0]!.sessionId).toBe('');
+    expect(mbed.resumed).toBe(false);
+    expect(s.kinds()).toEqual(['full', 'full', 'full', 'full']);
+    expect(other.kinds()).toEqual(['full']);
+  }, 40_000);
+
+  it('a refused identity cannot resume: full handshake, which the lookup refuses', async () => {
+    const denied = new Set<string>();
+    const s = await start({ pskRefused: (id): PskRefusal | undefined => (denied.has(id.toString()) ? 'identity_denied' : undefined) });
+    const sess = path.join(dir, 'denied.pem');
+    expect((await sClient(s.port, 'SN-deny-1', ['-sess_out', sess])).fresh).toBe(true);
+    const id = path.join(dir, 'denied-id.pem');
+    expect((await sClient(s.port, 'SN-deny-1', ['-no_ticket', '-sess_out', id])).fresh).toBe(true);
+    denied.add('SN-deny-1');
+    const byTicket = await sClient(s.port, 'SN-deny-1', ['-sess_in', sess]);
+    expect(byTicket.reused).toBe(false);
+    const byId = await sClient(s.port, 'SN-deny-1', ['-no_ticket', '-sess_in', id]);
+    expect(byId.reused).toBe(false);
+    // The counting lookup saw both: the resumption fell back to a full handshake's lookup.
+    expect(s.lookups).toEqual(['SN-deny-1', 'SN-deny-1', 'SN-deny-1', 'SN-deny-1']);
+    expect(s.kinds().slice(0, 2)).toEqual(['full', 'full']);
+    expect(s.kinds().slice(2).every((k) => k !== 'resumed_ticket' && k !== 'resumed_id')).toBe(true);
   }, 30_000);
 });
