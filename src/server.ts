@@ -19,6 +19,9 @@ import { CachingResolver, type CacheOptions } from './keys/cache.js';
 import { DenyListResolver } from './keys/deny-list.js';
 import type { KeyResolver } from './keys/types.js';
 import { UserError } from './errors.js';
+import { readFile } from 'node:fs/promises';
+import { parseTicketKeyFile } from './dtls/ticket-key-sources.js';
+import { TicketKeyRing } from './dtls/ticket-keys.js';
 import { silentLogger, type Logger } from './log.js';
 import { countCoapResponses, registerCoapStateMetrics } from './ops/coap-metrics.js';
 import { HealthProbe } from './ops/health.js';
@@ -69,6 +72,12 @@ export interface CoapPskServerOptions {
    * appended to it. Lab use only; a warning is logged when it is on.
    */
   keylog?: string;
+  /**
+   * A file of session ticket secrets (64 hex characters a line; the first seals, all open), so
+   * that every process and node given the same file resumes the same tickets. Default: a random
+   * secret per process (tickets resume only where they were issued). See docs/resumption.md.
+   */
+  ticketKeyFile?: string;
 }
 
 export interface CoapOptions {
@@ -113,6 +122,8 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
   const logger = options.logger ?? silentLogger();
   const metrics = new ServerMetrics(options.metrics ?? {});
   const pattern = options.identity ? new IdentityPattern(options.identity.pattern) : undefined;
+  // First: a bad ticket key file fails the start before anything is opened.
+  const ticketKeys = options.ticketKeyFile === undefined ? undefined : await readTicketKeyFile(options.ticketKeyFile);
 
   const source = options.keys;
   let resolver: KeyResolver = metrics.instrumentSource(source);
@@ -134,7 +145,17 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
   const keylog = options.keylog ? new KeyLogWriter(options.keylog) : undefined;
   if (keylog) logger.warn({ keylog: keylog.path }, keyLogWarning(keylog.path));
 
-  const dtls = new DtlsServer({ ...options.dtls, pskLookup: pskLookupFromResolver(keys, (id) => refusalOf(id, pattern, denyList)), logger });
+  const dtls = new DtlsServer({
+    ...options.dtls,
+    pskLookup: pskLookupFromResolver(keys, (id) => refusalOf(id, pattern, denyList)),
+    // A resumed handshake makes no key lookup: the deny list and the pattern are asked here.
+    pskRefused: (id) => {
+      const refusal = refusalOf(id, pattern, denyList);
+      return refusal === 'unknown_psk_identity' ? undefined : refusal;
+    },
+    ...(ticketKeys ? { ticketKeys: () => ticketKeys } : {}),
+    logger,
+  });
   metrics.attach(dtls);
   if (keylog) dtls.on('session', (_conn: unknown, r: HandshakeResult) => keylog.log(r));
 
@@ -206,6 +227,21 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
       dtls.on(event, listener);
     },
   };
+}
+
+/** The ring of a ticket key file; a bad file fails the start with one line that names the setting, never a secret. */
+async function readTicketKeyFile(file: string): Promise<TicketKeyRing> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`config dtls.ticketKeyFile: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const parsed = parseTicketKeyFile(text);
+  if ('error' in parsed) throw new UserError(`config dtls.ticketKeyFile: ${file}: ${parsed.error}`);
+  const ring = new TicketKeyRing(parsed.secrets);
+  for (const s of parsed.secrets) s.fill(0);
+  return ring;
 }
 
 /** Why no key was found for `identity`: the pattern refused it, the deny list has it, or neither. */

@@ -79,6 +79,7 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
       identity: config.identityPattern ? { pattern: config.identityPattern } : undefined,
       metrics: !worker && config.metrics.port !== undefined ? { port: config.metrics.port, host: config.metrics.host } : {},
       keylog: config.keylog,
+      ticketKeyFile: config.ticketKeyFile,
       coap: config.coap,
       routes: mountRoutes,
     });

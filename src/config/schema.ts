@@ -142,6 +142,15 @@ export const configSchema = z.strictObject({
       .meta(meta({ env: ['COAP_PSK_DTLS_RECV_BUFFER_SIZE'], flag: 'recv-buffer-size', kind: 'int', description: 'UDP receive buffer in bytes' })),
     sendBufferSize: count(65_536, 1 << 30).optional()
       .meta(meta({ env: ['COAP_PSK_DTLS_SEND_BUFFER_SIZE'], flag: 'send-buffer-size', kind: 'int', description: 'UDP send buffer in bytes' })),
+    // The flag is the negation: resumption is on unless --no-resumption (or false elsewhere).
+    resumption: z.boolean({ error: 'must be true or false' }).optional()
+      .meta(meta({ env: ['COAP_PSK_DTLS_RESUMPTION'], flag: 'no-resumption', kind: 'bool', description: 'turn off session resumption (session IDs and tickets; default on)' })),
+    ticketLifetimeMs: count(1000, 7 * 86_400_000).optional()
+      .meta(meta({ env: ['COAP_PSK_DTLS_TICKET_LIFETIME_MS'], flag: 'ticket-lifetime-ms', kind: 'int', description: 'how long a session ticket or session ID resumes (default 86400000)' })),
+    sessionCacheMax: count(0, 10_000_000).optional()
+      .meta(meta({ env: ['COAP_PSK_DTLS_SESSION_CACHE_MAX'], flag: 'session-cache-max', kind: 'int', description: 'sessions kept for resumption by session ID (0: none; default 100000)' })),
+    ticketKeyFile: z.string().min(1).optional()
+      .meta(meta({ env: ['COAP_PSK_DTLS_TICKET_KEY_FILE'], flag: 'ticket-key-file', kind: 'string', description: 'file of ticket key secrets (64 hex characters a line, the first seals); default a random key per process' })),
   }),
   metrics: z.strictObject({
     port: port.optional()
