@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMbedtlsClient, mbedtlsClient } from '../helpers/mbedtls-client.js';
-import { GNUTLS_PRIORITY_PSK_CCM8, runBounded } from '../helpers/peers.js';
+import { GNUTLS_PRIORITY_PSK_CCM8 } from '../helpers/peers.js';
+import { gnutlsResume, sClientSession } from '../helpers/resume-clients.js';
 import { buildPionResumeClient, pionResumeClient } from '../helpers/pion-resume-client.js';
 import { freePortPair, LOOPBACK } from '../helpers/ports.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
@@ -49,14 +50,7 @@ async function metric(name: string, labels = ''): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-async function sClient(port: number, serial: string, args: string[]) {
-  const res = await runBounded('openssl', [
-    's_client', '-dtls1_2', '-connect', `${LOOPBACK}:${port}`, '-psk_identity', serial,
-    '-psk', expectedHexKey(serial), // test key only
-    '-cipher', 'PSK-AES128-CCM8', ...args,
-  ], { timeoutMs: 10_000 });
-  return { ...res, reused: (res.stdout.match(/^Reused, /gm) ?? []).length, fresh: (res.stdout.match(/^New, /gm) ?? []).length };
-}
+const sClient = (port: number, serial: string, args: string[]) => sClientSession(port, serial, expectedHexKey(serial), args);
 
 describe('coap-psk serve resumes', () => {
   it('openssl s_client by ticket and by session ID, without a key lookup', async () => {
@@ -87,12 +81,8 @@ describe('coap-psk serve resumes', () => {
   it('gnutls-cli --resume, by ticket and with %NO_TICKETS by session ID', async () => {
     const lookups = await metric('coap_psk_key_lookups_total');
     for (const priority of [GNUTLS_PRIORITY_PSK_CCM8, `${GNUTLS_PRIORITY_PSK_CCM8}:%NO_TICKETS`]) {
-      const res = await runBounded('gnutls-cli', [
-        '--udp', '--port', String(server.port), '--pskusername', 'SN-R3',
-        '--pskkey', expectedHexKey('SN-R3'), // test key only
-        '--priority', priority, '--resume', LOOPBACK,
-      ], { timeoutMs: 15_000 });
-      expect(res.stdout, priority + res.stdout + res.stderr).toMatch(/This is a resumed session/);
+      const res = await gnutlsResume(server.port, 'SN-R3', expectedHexKey('SN-R3'), priority);
+      expect(res.resumed, priority + res.stdout + res.stderr).toBe(true);
     }
     expect(await metric('coap_psk_key_lookups_total')).toBe(lookups + 2);
   }, 40_000);
