@@ -20,7 +20,8 @@ import { DenyListResolver } from './keys/deny-list.js';
 import type { KeyResolver } from './keys/types.js';
 import { UserError } from './errors.js';
 import { readFile } from 'node:fs/promises';
-import { parseTicketKeyFile } from './dtls/ticket-key-sources.js';
+import { PeriodTicketKeys, parseTicketKeyFile } from './dtls/ticket-key-sources.js';
+import { DEFAULT_DTLS_CONFIG } from './dtls/config.js';
 import { TicketKeyRing } from './dtls/ticket-keys.js';
 import { silentLogger, type Logger } from './log.js';
 import { countCoapResponses, registerCoapStateMetrics } from './ops/coap-metrics.js';
@@ -78,6 +79,13 @@ export interface CoapPskServerOptions {
    * secret per process (tickets resume only where they were issued). See docs/resumption.md.
    */
   ticketKeyFile?: string;
+  /**
+   * A block cipher over a key that only derives ticket secrets (in production a second HSM key,
+   * `keys.ticketKeyLabel`): the ring rotates every ticket lifetime by itself, and every process
+   * and node with the same key holds the same ring (PeriodTicketKeys). Closed with the server.
+   * Mutually exclusive with ticketKeyFile.
+   */
+  ticketKeyCipher?: { encryptBlock(block: Buffer): Promise<Buffer>; close(): Promise<void> };
 }
 
 export interface CoapOptions {
@@ -122,8 +130,8 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
   const logger = options.logger ?? silentLogger();
   const metrics = new ServerMetrics(options.metrics ?? {});
   const pattern = options.identity ? new IdentityPattern(options.identity.pattern) : undefined;
-  // First: a bad ticket key file fails the start before anything is opened.
-  const ticketKeys = options.ticketKeyFile === undefined ? undefined : await readTicketKeyFile(options.ticketKeyFile);
+  // First: a bad ticket key file or ticket key fails the start before anything is opened.
+  const ticketKeys = await openTicketKeys(options, logger);
 
   const source = options.keys;
   let resolver: KeyResolver = metrics.instrumentSource(source);
@@ -153,7 +161,7 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
       const refusal = refusalOf(id, pattern, denyList);
       return refusal === 'unknown_psk_identity' ? undefined : refusal;
     },
-    ...(ticketKeys ? { ticketKeys: () => ticketKeys } : {}),
+    ...(ticketKeys ? { ticketKeys: ticketKeys.ring } : {}),
     logger,
   });
   metrics.attach(dtls);
@@ -219,12 +227,58 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
         await dtls.close();
         await ops?.close();
         await keylog?.close();
+        await ticketKeys?.close();
         await keys.close();
       })();
       return closing;
     },
     on(event, listener) {
       dtls.on(event, listener);
+    },
+  };
+}
+
+interface TicketKeys {
+  ring(): TicketKeyRing;
+  close(): Promise<void>;
+}
+
+/** The ticket keys of a file or of a ticket key cipher; undefined: DtlsServer's per-process random ones. */
+async function openTicketKeys(options: CoapPskServerOptions, logger: Logger): Promise<TicketKeys | undefined> {
+  const cipher = options.ticketKeyCipher;
+  if (options.ticketKeyFile !== undefined) {
+    if (cipher) throw new UserError('config dtls.ticketKeyFile: set either it or keys.ticketKeyLabel, not both');
+    const ring = await readTicketKeyFile(options.ticketKeyFile);
+    return { ring: () => ring, close: async () => {} };
+  }
+  if (!cipher) return undefined;
+  const lifetimeMs = options.dtls?.ticketLifetimeMs ?? DEFAULT_DTLS_CONFIG.ticketLifetimeMs;
+  const period = new PeriodTicketKeys((b) => cipher.encryptBlock(b), lifetimeMs);
+  let ring = await period.update();
+  let timer: NodeJS.Timeout | undefined;
+  // At each period boundary (a second late, so the clock is surely past it); a failure keeps the
+  // ring it has, which still opens every live ticket, and tries again in a minute.
+  const schedule = (ms: number): void => {
+    timer = setTimeout(() => {
+      period.update().then(
+        (r) => {
+          ring = r;
+          schedule(period.msUntilNextPeriod(Date.now()) + 1000);
+        },
+        (err: unknown) => {
+          logger.error({ err: err instanceof Error ? err.message : String(err) }, 'ticket key rotation failed; keeping the current ticket keys');
+          schedule(60_000);
+        },
+      );
+    }, ms);
+    timer.unref();
+  };
+  schedule(period.msUntilNextPeriod(Date.now()) + 1000);
+  return {
+    ring: () => ring,
+    close: async () => {
+      clearTimeout(timer);
+      await cipher.close();
     },
   };
 }

@@ -48,6 +48,8 @@ export interface ResolvedConfig {
   keylog?: string;
   /** `dtls.ticketKeyFile`: the session ticket secrets (read by createServer, never printed). */
   ticketKeyFile?: string;
+  /** `keys.ticketKeyLabel`: the HSM key that derives ticket secrets. */
+  ticketKeyLabel?: string;
   /** Deprecated `coap.replyCacheEntries` as set (coap.replyCacheBytes is derived from it when unset). */
   replyCacheEntries?: number;
   /** The CoAP layer's bounds that were set; createServer fills in the rest. */
@@ -114,6 +116,7 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
     log: { level: raw.log.level ?? 'info', format: raw.log.format ?? ((sources.stderrIsTTY ?? process.stderr.isTTY) === true ? 'pretty' : 'json') },
     keylog: raw.keylog.file,
     ticketKeyFile: raw.dtls.ticketKeyFile,
+    ticketKeyLabel: raw.keys.ticketKeyLabel,
     replyCacheEntries: raw.coap.replyCacheEntries,
     coap: {
       replyCacheBytes: raw.coap.replyCacheBytes ?? (raw.coap.replyCacheEntries === undefined ? undefined : raw.coap.replyCacheEntries * 400),
@@ -292,6 +295,7 @@ export function printableConfig(c: ResolvedConfig): Record<string, unknown> {
     keys.syncDerivation = k.syncDerivation;
   }
   keys.denyList = k.denyListFile ?? null;
+  keys.ticketKeyLabel = c.ticketKeyLabel ?? null;
   keys.cacheMax = k.cache.enabled === false ? 0 : k.cache.maxEntries;
   keys.cacheTtlMs = k.cache.ttlMs;
   keys.cacheNegativeTtlMs = k.cache.negativeTtlMs;

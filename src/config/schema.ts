@@ -92,6 +92,8 @@ export const configSchema = z.strictObject({
       .meta(meta({ env: ['COAP_PSK_ALLOW_EXTRACTABLE_KEY'], flag: 'allow-extractable-key', kind: 'bool', description: 'accept a master key that is extractable or not sensitive' })),
     syncDerivation: z.boolean({ error: 'must be true or false' }).optional()
       .meta(meta({ env: ['COAP_PSK_PKCS11_SYNC'], flag: 'pkcs11-sync', kind: 'bool', description: 'derive on the event loop, without the worker-thread hop: for in-process tokens such as SoftHSM, never for a network HSM' })),
+    ticketKeyLabel: z.string().min(1).optional()
+      .meta(meta({ env: ['COAP_PSK_TICKET_KEY_LABEL'], flag: 'ticket-key-label', kind: 'string', description: 'CKA_LABEL of the HSM key that derives session ticket secrets (rotating every ticket lifetime; default: dtls.ticketKeyFile, else a random key per process)' })),
     denyList: z.string().min(1).optional()
       .meta(meta({ env: ['COAP_PSK_DENY_LIST'], flag: 'deny-list', kind: 'string', description: 'file of denied serials, one per line (reloaded on SIGHUP)' })),
     softhsmConf: z.string().min(1).optional()

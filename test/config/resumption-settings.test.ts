@@ -41,7 +41,16 @@ describe('dtls.resumption', () => {
     expect(c.dtls).toMatchObject({ ticketLifetimeMs: 3_600_000, sessionCacheMax: 0 });
     expect(c.ticketKeyFile).toBe('/etc/coap-psk/tickets');
     expect(() => resolveConfig({ env: { ...SOFTWARE, COAP_PSK_DTLS_TICKET_LIFETIME_MS: '10' } })).toThrow(/dtls\.ticketLifetimeMs.*COAP_PSK_DTLS_TICKET_LIFETIME_MS.*≥ 1000/);
+    const hsm = resolveConfig({ env: { ...SOFTWARE, COAP_PSK_TICKET_KEY_LABEL: 'psk-ticket-2026' } });
+    expect(hsm.ticketKeyLabel).toBe('psk-ticket-2026');
+    expect(printableConfig(hsm).keys).toMatchObject({ ticketKeyLabel: 'psk-ticket-2026' });
   });
+
+  it('keys.ticketKeyLabel with software keys fails the start with one line', async () => {
+    const r = await runCli(['serve', '--port', '0', '--ticket-key-label', 'psk-ticket'], { ...SOFTWARE, COAP_PSK_LOG_LEVEL: 'error' });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/config keys\.ticketKeyLabel: needs the PKCS#11 key source/);
+  }, 20_000);
 
   it('a bad ticket key file fails the start with one line naming the setting, not the key', async () => {
     const bad = join(dir, 'tickets');

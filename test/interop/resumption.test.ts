@@ -17,7 +17,8 @@ import { buildPionResumeClient, pionResumeClient } from '../helpers/pion-resume-
 import { freePortPair, LOOPBACK } from '../helpers/ports.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import type { TestToken } from '../helpers/softhsm.js';
-import { expectedHexKey, makeToken } from './fixture.js';
+import { expectedHexKey, makeToken, TEST_KEY_LABEL, TEST_MASTER_HEX } from './fixture.js';
+import { runCli } from '../cli/run.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'resumption-interop-'));
 const denyList = path.join(dir, 'denied.txt');
@@ -125,4 +126,40 @@ describe('coap-psk serve --no-resumption', () => {
     expect(mbed.resumed).toBe(false);
     expect(off.log()).not.toMatch(/session resumed/);
   }, 40_000);
+});
+
+describe('tickets from the HSM ticket key (keys.ticketKeyLabel)', () => {
+  const TICKET_KEY = { label: 'psk-ticket', hex: '0f0e0d0c0b0a09080706050403020100' }; // test key only
+  let hsmToken: TestToken;
+  let nodeA: ServerProcess;
+  let nodeB: ServerProcess;
+  beforeAll(async () => {
+    hsmToken = await makeToken('resumption-hsm', [{ label: TEST_KEY_LABEL, hex: TEST_MASTER_HEX }, TICKET_KEY]);
+    [nodeA, nodeB] = await Promise.all([
+      startServerProcess(hsmToken.env, ['--ticket-key-label', TICKET_KEY.label, '--log-format', 'json']),
+      startServerProcess({ ...hsmToken.env, COAP_PSK_TICKET_KEY_LABEL: TICKET_KEY.label }, ['--log-format', 'json']),
+    ]);
+  }, 60_000);
+  afterAll(async () => {
+    await nodeA?.stop();
+    await nodeB?.stop();
+    await hsmToken?.cleanup();
+  });
+
+  it('a ticket one server issued resumes on another that holds the same HSM key, not on one without it', async () => {
+    const ticket = path.join(dir, 'node-a.pem');
+    expect((await sClient(nodeA.port, 'SN-R7', ['-sess_out', ticket])).fresh).toBe(1);
+    const onB = await sClient(nodeB.port, 'SN-R7', ['-sess_in', ticket]);
+    expect(onB.reused, onB.stdout + onB.stderr).toBe(1);
+    expect(await nodeB.waitForLog('session resumed')).toMatch(/"identity":"SN-R7"[^\n]*"kind":"resumed_ticket"/);
+    // The first test server's ticket keys are random: it cannot open node A's ticket.
+    const elsewhere = await sClient(server.port, 'SN-R7', ['-sess_in', ticket]);
+    expect(elsewhere.fresh, elsewhere.stdout + elsewhere.stderr).toBe(1);
+  }, 40_000);
+
+  it('an unknown ticket key label fails the start with one line naming the setting', async () => {
+    const res = await runCli(['serve', '--port', '0', '--ticket-key-label', 'no-such-key'], { ...hsmToken.env, COAP_PSK_LOG_LEVEL: 'error' });
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/config keys\.ticketKeyLabel: PKCS#11 key not found: label no-such-key/);
+  }, 30_000);
 });
