@@ -38,6 +38,7 @@ import { closePlainPeers, closeSession, establish, openPlainPeers, runHandshakes
 import { bestOfPion, buildPionLoad, runPion, type PionKey, type PionMeasured } from './bench/pion.js';
 import { cpuSeconds, killAllNow, rssKiB, runPinned, startPinned, type ServerProc } from './bench/procs.js';
 import { benchWorkers } from './bench/workers.js';
+import { benchResumption } from './bench/resumption.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -615,8 +616,11 @@ const watchdog = setTimeout(() => {
 }, (QUICK ? 270 : 1200) * 1000);
 watchdog.unref();
 
-// `-- --workers`: the workers phase alone (scripts/bench/workers.ts), its own report.
-const entry = argv.includes('--workers')
+// `-- --workers`: the workers phase alone (scripts/bench/workers.ts), its own report; `-- --resumption`:
+// full against abbreviated handshakes (scripts/bench/resumption.ts).
+const entry = argv.includes('--resumption')
+  ? async () => process.stdout.write(`${(await benchResumption({ root: ROOT, quick: QUICK, say })).join('\n')}\n`)
+  : argv.includes('--workers')
   ? async () => {
       pinSelf();
       process.stdout.write(`${(await benchWorkers({ root: ROOT, quick: QUICK, say })).join('\n')}\n`);
