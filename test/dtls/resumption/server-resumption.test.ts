@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DtlsServer, type DtlsServerOptions, type HandshakeEvent } from '../../../src/dtls/server.js';
 import type { PskRefusal } from '../../../src/dtls/psk.js';
+import type { DtlsSession } from '../../../src/dtls/session.js';
 import { deriveSoftware } from '../../../src/keys/derive.js';
 import { SoftwareResolver } from '../../../src/keys/software.js';
 import { pskLookupFromResolver } from '../../../src/psk-lookup.js';
@@ -49,7 +50,9 @@ async function start(options: Partial<DtlsServerOptions> = {}) {
   const { port } = await server.listen(0, LOOPBACK);
   const events: HandshakeEvent[] = [];
   server.on('handshake', (e: HandshakeEvent) => events.push(e));
-  return { server, port, lookups, events, kinds: () => events.map((e) => (e.result === 'ok' ? e.kind : `failed:${e.reason}`)) };
+  const opened: DtlsSession[] = [];
+  server.on('session-open', (session: DtlsSession) => opened.push(session));
+  return { server, port, lookups, events, opened, kinds: () => events.map((e) => (e.result === 'ok' ? e.kind : `failed:${e.reason}`)) };
 }
 
 const sClient = async (port: number, serial: string, args: string[]) => {
@@ -68,6 +71,8 @@ describe('openssl s_client', () => {
     expect(s.kinds()).toEqual(['full', 'resumed_ticket']);
     expect(s.lookups).toEqual(['SN-ossl-1']);
     expect(s.events[1]).toMatchObject({ identity: 'SN-ossl-1', pskTag: 'k' });
+    // The resumed session is the original's identity and key label, and says how it resumed.
+    expect(s.opened.map((x) => [x.identityText, x.pskTag, x.resumed])).toEqual([['SN-ossl-1', 'k', undefined], ['SN-ossl-1', 'k', 'ticket']]);
   }, 30_000);
 
   it('resumes by session ID with -no_ticket', async () => {
