@@ -325,15 +325,12 @@ export class DtlsServer extends EventEmitter {
     // Everything past this line costs memory or an HSM call: the cookie proved the address,
     // and these bounds keep any one address, and everyone together, from exhausting either.
     if (!this.rateLimiter.take(address)) return this.drop('rate_limited', address, port);
-    const full = this.pending.size >= this.config.maxHandshakes ? 'handshake_limit' : this.lookups.pending >= this.lookups.max ? 'key_lookup_queue_full' : undefined;
-    if (full) {
-      // Refused at once, with an alert, so the device backs off instead of retransmitting.
-      this.drop(full, address, port);
-      this.sendPlainAlert(AlertDescription.internal_error, record.sequenceNumber, address, port);
-      return;
-    }
+    if (this.pending.size >= this.config.maxHandshakes) return this.refuseHello('handshake_limit', record, address, port);
     const offered = negotiate(ch, this.config);
     const plan = isFailure(offered) ? undefined : this.planResumption(ch, offered);
+    // A resumption makes no key lookup: a backlog at the HSM does not hold it up.
+    const resumes = plan !== undefined && plan !== 'abort' && plan.resumes !== undefined;
+    if (!resumes && this.lookups.pending >= this.lookups.max) return this.refuseHello('key_lookup_queue_full', record, address, port);
     // RFC 7627 5.3: an EMS session offered for resumption without EMS in the hello: abort.
     const failure: NegotiationFailure | undefined = isFailure(offered) ? offered : plan === 'abort' ? { alert: AlertDescription.handshake_failure, reason: 'extended_master_secret_required' } : undefined;
     if (failure || isFailure(offered) || plan === 'abort') {
@@ -451,6 +448,12 @@ export class DtlsServer extends EventEmitter {
     this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
     // Checked first: under a flood, not even the log object is built unless debug is on.
     if (address !== undefined && this.log.isLevelEnabled('debug')) this.log.debug({ address, port, reason, detail }, 'datagram dropped');
+  }
+
+  /** Refused at once, with an alert, so the device backs off instead of retransmitting. */
+  private refuseHello(reason: 'handshake_limit' | 'key_lookup_queue_full', record: DTLSRecord, address: string, port: number): void {
+    this.drop(reason, address, port);
+    this.sendPlainAlert(AlertDescription.internal_error, record.sequenceNumber, address, port);
   }
 
   /** Resumption off: a plan with nothing (the client's ticket or session ID is ignored). */

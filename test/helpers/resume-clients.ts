@@ -3,14 +3,17 @@
 import { GNUTLS_PRIORITY_PSK_CCM8, runBounded } from './peers.js';
 import { LOOPBACK } from './ports.js';
 
-/** One s_client run with PSK-AES128-CCM8; `fresh` and `reused` count "New, " and "Reused, " lines. */
+/**
+ * One s_client run with PSK-AES128-CCM8; `fresh` and `reused` count its "New, TLSv1.2" and
+ * "Reused, TLSv1.2" lines (a failed handshake prints "New, (NONE)").
+ */
 export async function sClientSession(port: number, identity: string, pskHex: string, args: string[]) {
   const res = await runBounded('openssl', [
     's_client', '-dtls1_2', '-connect', `${LOOPBACK}:${port}`, '-psk_identity', identity,
     '-psk', pskHex, // test key only
     '-cipher', 'PSK-AES128-CCM8', ...args,
   ], { timeoutMs: 10_000 });
-  return { ...res, reused: (res.stdout.match(/^Reused, /gm) ?? []).length, fresh: (res.stdout.match(/^New, /gm) ?? []).length };
+  return { ...res, reused: (res.stdout.match(/^Reused, TLSv1\.2, /gm) ?? []).length, fresh: (res.stdout.match(/^New, TLSv1\.2, /gm) ?? []).length };
 }
 
 /** gnutls-cli --resume: a full handshake, then a resumed one if the server allows it. */

@@ -20,6 +20,7 @@ import { GNUTLS_PRIORITY_PSK_CCM8 } from '../../helpers/peers.js';
 import { gnutlsResume, sClientSession } from '../../helpers/resume-clients.js';
 import { buildPionResumeClient, pionResumeClient } from '../../helpers/pion-resume-client.js';
 import { LOOPBACK } from '../../helpers/ports.js';
+import { until } from '../../helpers/wait.js';
 
 const MASTER = Buffer.from('00112233445566778899aabbccddeeff', 'hex'); // test key only
 const keyHex = (serial: string) => deriveSoftware(MASTER, Buffer.from(serial)).toString('hex');
@@ -212,4 +213,30 @@ describe('when it does not resume', () => {
     expect(s.kinds().slice(0, 2)).toEqual(['full', 'full']);
     expect(s.kinds().slice(2).every((k) => k !== 'resumed_ticket' && k !== 'resumed_id')).toBe(true);
   }, 30_000);
+});
+
+describe('while the HSM is backed up', () => {
+  it('a full handshake is refused at the key lookup bound, a resumption still goes through', async () => {
+    const held: Array<() => void> = [];
+    const resolver = new SoftwareResolver({ keys: [{ label: 'k', master: Buffer.from(MASTER) }], encoding: 'raw', warn: () => {} });
+    const inner = pskLookupFromResolver(resolver);
+    // SN-slow's lookups never answer until the test ends: the one allowed lookup stays taken.
+    const s = await start({
+      maxPendingKeyLookups: 1,
+      keyLookupTimeoutMs: 20_000,
+      pskLookup: (id) => (id.toString() === 'SN-slow' ? new Promise((resolve) => held.push(() => resolve({ refused: 'unknown_psk_identity' }))) : inner(id)),
+    });
+    cleanups.push(() => held.forEach((f) => f()));
+    const ticket = path.join(dir, 'backlog.pem');
+    expect((await sClient(s.port, 'SN-busy-1', ['-sess_out', ticket])).fresh).toBe(true);
+    const slow = sClientSession(s.port, 'SN-slow', keyHex('SN-slow'), []);
+    await until(() => s.server.pendingKeyLookups === 1, 5000);
+    const full = await sClient(s.port, 'SN-busy-2', []);
+    expect(full.fresh).toBe(false);
+    expect(s.server.stats.dropped.key_lookup_queue_full).toBeGreaterThanOrEqual(1);
+    const resumed = await sClient(s.port, 'SN-busy-1', ['-sess_in', ticket]);
+    expect(resumed.reused, resumed.stdout + resumed.stderr).toBe(true);
+    held.forEach((f) => f());
+    await slow;
+  }, 40_000);
 });
