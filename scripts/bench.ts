@@ -43,6 +43,7 @@ import { bestOfPion, buildPionLoad, runPion, type PionKey, type PionMeasured } f
 import { cpuSeconds, killAllNow, rssKiB, runPinned, startPinned, type ServerProc } from './bench/procs.js';
 import { soak } from './bench/soak.js';
 import { benchWorkers } from './bench/workers.js';
+import { benchResumption } from './bench/resumption.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -640,8 +641,11 @@ const watchdog = setTimeout(() => {
 }, (SOAK ? SOAK_SECONDS + 400 : QUICK ? 270 : 1200) * 1000);
 watchdog.unref();
 
-// `-- --workers`: the workers phase alone (scripts/bench/workers.ts), its own report.
-const entry = argv.includes('--workers')
+// `-- --workers`: the workers phase alone (scripts/bench/workers.ts), its own report; `-- --resumption`:
+// full against abbreviated handshakes (scripts/bench/resumption.ts).
+const entry = argv.includes('--resumption')
+  ? async () => process.stdout.write(`${(await benchResumption({ root: ROOT, quick: QUICK, say })).join('\n')}\n`)
+  : argv.includes('--workers')
   ? async () => {
       pinSelf();
       process.stdout.write(`${(await benchWorkers({ root: ROOT, quick: QUICK, say })).join('\n')}\n`);

@@ -13,6 +13,8 @@ PACKAGES=(softhsm2 opensc libcoap3-bin gnutls-bin tshark golang-go golang-github
 # (test/peers/mbedtls-client), golang-github-pion-dtls.v2-dev (2.2.6) the Go one
 # (test/peers/pion-resume-client).
 PACKAGES+=(gcc libc6-dev libmbedtls-dev golang-github-pion-dtls.v2-dev)
+# openssl s_client resumes against the server (test/interop/resumption.test.ts, the bench's --resumption).
+PACKAGES+=(openssl)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -19,6 +19,10 @@ import { CachingResolver, type CacheOptions } from './keys/cache.js';
 import { DenyListResolver } from './keys/deny-list.js';
 import type { KeyResolver } from './keys/types.js';
 import { UserError } from './errors.js';
+import { readFile } from 'node:fs/promises';
+import { PeriodTicketKeys, parseTicketKeyFile } from './dtls/ticket-key-sources.js';
+import { DEFAULT_DTLS_CONFIG } from './dtls/config.js';
+import { TicketKeyRing } from './dtls/ticket-keys.js';
 import { silentLogger, type Logger } from './log.js';
 import { countCoapResponses, registerCoapStateMetrics } from './ops/coap-metrics.js';
 import { HealthProbe } from './ops/health.js';
@@ -69,6 +73,19 @@ export interface CoapPskServerOptions {
    * appended to it. Lab use only; a warning is logged when it is on.
    */
   keylog?: string;
+  /**
+   * A file of session ticket secrets (64 hex characters a line; the first seals, all open), so
+   * that every process and node given the same file resumes the same tickets. Default: a random
+   * secret per process (tickets resume only where they were issued). See docs/resumption.md.
+   */
+  ticketKeyFile?: string;
+  /**
+   * A block cipher over a key that only derives ticket secrets (in production a second HSM key,
+   * `keys.ticketKeyLabel`): the ring rotates every ticket lifetime by itself, and every process
+   * and node with the same key holds the same ring (PeriodTicketKeys). Closed with the server.
+   * Mutually exclusive with ticketKeyFile.
+   */
+  ticketKeyCipher?: { encryptBlock(block: Buffer): Promise<Buffer>; close(): Promise<void> };
 }
 
 export interface CoapOptions {
@@ -115,6 +132,8 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
   const logger = options.logger ?? silentLogger();
   const metrics = new ServerMetrics(options.metrics ?? {});
   const pattern = options.identity ? new IdentityPattern(options.identity.pattern) : undefined;
+  // First: a bad ticket key file or ticket key fails the start before anything is opened.
+  const ticketKeys = await openTicketKeys(options, logger);
 
   const source = options.keys;
   let resolver: KeyResolver = metrics.instrumentSource(source);
@@ -136,7 +155,17 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
   const keylog = options.keylog ? new KeyLogWriter(options.keylog) : undefined;
   if (keylog) logger.warn({ keylog: keylog.path }, keyLogWarning(keylog.path));
 
-  const dtls = new DtlsServer({ ...options.dtls, pskLookup: pskLookupFromResolver(keys, (id) => refusalOf(id, pattern, denyList)), logger });
+  const dtls = new DtlsServer({
+    ...options.dtls,
+    pskLookup: pskLookupFromResolver(keys, (id) => refusalOf(id, pattern, denyList)),
+    // A resumed handshake makes no key lookup: the deny list and the pattern are asked here.
+    pskRefused: (id) => {
+      const refusal = refusalOf(id, pattern, denyList);
+      return refusal === 'unknown_psk_identity' ? undefined : refusal;
+    },
+    ...(ticketKeys ? { ticketKeys: ticketKeys.ring } : {}),
+    logger,
+  });
   metrics.attach(dtls);
   if (keylog) dtls.on('session', (_conn: unknown, r: HandshakeResult) => keylog.log(r));
 
@@ -203,6 +232,7 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
         await dtls.close();
         await ops?.close();
         await keylog?.close();
+        await ticketKeys?.close();
         await keys.close();
       })();
       return closing;
@@ -211,6 +241,66 @@ export async function createServer(options: CoapPskServerOptions): Promise<CoapP
       dtls.on(event, listener);
     },
   };
+}
+
+interface TicketKeys {
+  ring(): TicketKeyRing;
+  close(): Promise<void>;
+}
+
+/** The ticket keys of a file or of a ticket key cipher; undefined: DtlsServer's per-process random ones. */
+async function openTicketKeys(options: CoapPskServerOptions, logger: Logger): Promise<TicketKeys | undefined> {
+  const cipher = options.ticketKeyCipher;
+  if (options.ticketKeyFile !== undefined) {
+    if (cipher) throw new UserError('config dtls.ticketKeyFile: set either it or keys.ticketKeyLabel, not both');
+    const ring = await readTicketKeyFile(options.ticketKeyFile);
+    return { ring: () => ring, close: async () => {} };
+  }
+  if (!cipher) return undefined;
+  const lifetimeMs = options.dtls?.ticketLifetimeMs ?? DEFAULT_DTLS_CONFIG.ticketLifetimeMs;
+  const period = new PeriodTicketKeys((b) => cipher.encryptBlock(b), lifetimeMs);
+  let ring = await period.update();
+  let timer: NodeJS.Timeout | undefined;
+  // At each period boundary (a second late, so the clock is surely past it); a failure keeps the
+  // ring it has, which still opens every live ticket, and tries again in a minute.
+  const schedule = (ms: number): void => {
+    timer = setTimeout(() => {
+      period.update().then(
+        (r) => {
+          ring = r;
+          schedule(period.msUntilNextPeriod(Date.now()) + 1000);
+        },
+        (err: unknown) => {
+          logger.error({ err: err instanceof Error ? err.message : String(err) }, 'ticket key rotation failed; keeping the current ticket keys');
+          schedule(60_000);
+        },
+      );
+    }, ms);
+    timer.unref();
+  };
+  schedule(period.msUntilNextPeriod(Date.now()) + 1000);
+  return {
+    ring: () => ring,
+    close: async () => {
+      clearTimeout(timer);
+      await cipher.close();
+    },
+  };
+}
+
+/** The ring of a ticket key file; a bad file fails the start with one line that names the setting, never a secret. */
+async function readTicketKeyFile(file: string): Promise<TicketKeyRing> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`config dtls.ticketKeyFile: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const parsed = parseTicketKeyFile(text);
+  if ('error' in parsed) throw new UserError(`config dtls.ticketKeyFile: ${file}: ${parsed.error}`);
+  const ring = new TicketKeyRing(parsed.secrets);
+  for (const s of parsed.secrets) s.fill(0);
+  return ring;
 }
 
 /** Why no key was found for `identity`: the pattern refused it, the deny list has it, or neither. */

@@ -5,7 +5,7 @@
  * the parent process goes away (a wrapper such as npm or npx killed without passing the signal on
  * must not leave the server holding its port).
  */
-import { openKeySource } from '../config/keys.js';
+import { openKeySource, openTicketKeyCipher } from '../config/keys.js';
 import type { KeyConfig } from '../config/keys.js';
 import { printableConfig, resolveConfig, type ConfigSources } from '../config/index.js';
 import { UserError } from '../errors.js';
@@ -73,6 +73,10 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
   const baseLogger = createServeLogger(config.log.level, config.log.format);
   const logger = worker ? worker.logger(baseLogger) : baseLogger;
   const source = await openKeySource(config.keys, { autoInitDev: options.autoInitDev });
+  const ticketKeyCipher = config.ticketKeyLabel === undefined ? undefined : await openTicketKeyCipher(config.keys, config.ticketKeyLabel).catch(async (e: unknown) => {
+    await source.close();
+    throw e;
+  });
   const print = options.out ?? ((t: string) => process.stdout.write(t));
   const { host, port } = config.listener;
   let server: CoapPskServer;
@@ -86,11 +90,14 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
       identity: config.identityPattern ? { pattern: config.identityPattern } : undefined,
       metrics: !worker && config.metrics.port !== undefined ? { port: config.metrics.port, host: config.metrics.host } : {},
       keylog: config.keylog,
+      ticketKeyFile: config.ticketKeyFile,
+      ticketKeyCipher,
       coap: config.coap,
       routes: mountRoutes,
     });
   } catch (e) {
     await source.close();
+    await ticketKeyCipher?.close();
     if (e instanceof UserError) throw e;
     const err = e as NodeJS.ErrnoException;
     if (config.keylog && err.syscall === 'open') throw new UserError(`config keylog.file: cannot open ${config.keylog} (${err.code})`);

@@ -46,6 +46,10 @@ export interface ResolvedConfig {
   metrics: { port?: number; host: string };
   log: { level: string; format: 'json' | 'pretty' };
   keylog?: string;
+  /** `dtls.ticketKeyFile`: the session ticket secrets (read by createServer, never printed). */
+  ticketKeyFile?: string;
+  /** `keys.ticketKeyLabel`: the HSM key that derives ticket secrets. */
+  ticketKeyLabel?: string;
   /** Deprecated `coap.replyCacheEntries` as set (coap.replyCacheBytes is derived from it when unset). */
   replyCacheEntries?: number;
   /** The CoAP layer's bounds that were set; createServer fills in the rest. */
@@ -92,7 +96,7 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
       merged[s.path[0]]![s.path[1]] = fromText(s, env[envName]!);
       origins.set(key, envName);
     }
-    const flag = s.flag === undefined ? undefined : sources.flags?.[camel(s.flag)] ?? sources.flags?.[s.flag];
+    const flag = s.flag === undefined ? undefined : flagValue(s.flag, sources.flags);
     if (flag !== undefined) {
       merged[s.path[0]]![s.path[1]] = typeof flag === 'boolean' ? flag : fromText(s, flag);
       origins.set(key, `--${s.flag}`);
@@ -111,6 +115,8 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
     // Unset: readable in a terminal, JSON lines for anything else (a pipe, a journal, a shipper).
     log: { level: raw.log.level ?? 'info', format: raw.log.format ?? ((sources.stderrIsTTY ?? process.stderr.isTTY) === true ? 'pretty' : 'json') },
     keylog: raw.keylog.file,
+    ticketKeyFile: raw.dtls.ticketKeyFile,
+    ticketKeyLabel: raw.keys.ticketKeyLabel,
     replyCacheEntries: raw.coap.replyCacheEntries,
     coap: {
       replyCacheBytes: raw.coap.replyCacheBytes ?? (raw.coap.replyCacheEntries === undefined ? undefined : raw.coap.replyCacheEntries * 400),
@@ -128,6 +134,15 @@ function dotted(s: SettingInfo): string {
 }
 
 /** commander turns --metrics-port into metricsPort. */
+/**
+ * A flag's value as parsed. `--no-x` is a negation: commander sets `x` to true when absent and
+ * false when given, so only false counts (an absent flag must not hide the environment's value).
+ */
+function flagValue(flag: string, flags: ConfigSources['flags']): string | boolean | undefined {
+  if (flag.startsWith('no-')) return flags?.[camel(flag.slice(3))] === false || flags?.[flag] === true ? false : undefined;
+  return flags?.[camel(flag)] ?? flags?.[flag];
+}
+
 export function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
@@ -242,9 +257,11 @@ function dtlsOverrides(raw: ServeConfig): Partial<DtlsServerConfig> {
   const plain = [
     'mtu', 'idleTimeoutMs', 'handshakeTimeoutMs', 'maxSessions', 'maxHandshakes', 'maxQueuedRecords',
     'maxReassemblyBytes', 'maxIdentityLength', 'cookieRotationMs', 'recvBufferSize', 'sendBufferSize',
-    'maxPendingKeyLookups', 'keyLookupTimeoutMs', 'handshakeRatePerSource', 'handshakeBurstPerSource', 'cidLength',
+    'maxPendingKeyLookups', 'keyLookupTimeoutMs', 'handshakeRatePerSource', 'handshakeBurstPerSource',
+    'ticketLifetimeMs', 'sessionCacheMax', 'cidLength',
   ] as const;
   for (const k of plain) if (d[k] !== undefined) out[k] = d[k];
+  if (d.resumption !== undefined) out.resumption = d.resumption;
   return out;
 }
 
@@ -278,6 +295,7 @@ export function printableConfig(c: ResolvedConfig): Record<string, unknown> {
     keys.syncDerivation = k.syncDerivation;
   }
   keys.denyList = k.denyListFile ?? null;
+  keys.ticketKeyLabel = c.ticketKeyLabel ?? null;
   keys.cacheMax = k.cache.enabled === false ? 0 : k.cache.maxEntries;
   keys.cacheTtlMs = k.cache.ttlMs;
   keys.cacheNegativeTtlMs = k.cache.negativeTtlMs;
@@ -308,6 +326,10 @@ export function printableConfig(c: ResolvedConfig): Record<string, unknown> {
       recvBufferSize: dtls.recvBufferSize,
       sendBufferSize: dtls.sendBufferSize,
       cidLength: dtls.cidLength,
+      resumption: dtls.resumption,
+      ticketLifetimeMs: dtls.ticketLifetimeMs,
+      sessionCacheMax: dtls.sessionCacheMax,
+      ticketKeyFile: c.ticketKeyFile ?? null,
     },
     metrics: { port: c.metrics.port ?? null, host: c.metrics.host },
     log: c.log,

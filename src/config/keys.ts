@@ -208,6 +208,36 @@ function tokenNotFoundHint(config: Pkcs11KeyConfig, message: string): string {
 }
 
 /** The uncached resolver: for `derive` and `hsm check`, which want every derivation to hit the token. */
+/**
+ * The second HSM key that only derives session ticket secrets (docs/resumption.md): a block
+ * cipher over it, on a session pool of its own, so that device PSKs are never derived under it.
+ * Software keys have no such key: the setting then fails the start.
+ */
+export async function openTicketKeyCipher(config: KeyConfig, label: string): Promise<{ encryptBlock(block: Buffer): Promise<Buffer>; close(): Promise<void> }> {
+  if (config.mode === 'software') throw new UserError('config keys.ticketKeyLabel: needs the PKCS#11 key source (use dtls.ticketKeyFile with software keys)');
+  const pin = await readPin(config);
+  let hsm: Pkcs11Resolver;
+  try {
+    hsm = await Pkcs11Resolver.open({
+      modulePath: config.modulePath, tokenLabel: config.tokenLabel, pin, keyLabels: [label], poolSize: 1,
+      allowExtractableKey: config.allowExtractableKey,
+    });
+  } catch (e) {
+    if (e instanceof UserError) throw new UserError(`config keys.ticketKeyLabel: ${e.message}`);
+    throw e;
+  } finally {
+    pin.fill(0);
+  }
+  return {
+    async encryptBlock(block) {
+      const out = await hsm.derive(block, label);
+      if (!out) throw new Error(`PKCS#11 ticket key ${label} is gone from the token`);
+      return out;
+    },
+    close: () => hsm.close(),
+  };
+}
+
 export async function openKeySource(config: KeyConfig, flags: KeyFlags = {}): Promise<Pkcs11Resolver | SoftwareResolver> {
   if (config.mode === 'software') return new SoftwareResolver({ keys: config.keys, encoding: config.encoding });
   if (config.softhsmConf !== undefined) process.env.SOFTHSM2_CONF = config.softhsmConf;

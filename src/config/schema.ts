@@ -92,6 +92,8 @@ export const configSchema = z.strictObject({
       .meta(meta({ env: ['COAP_PSK_ALLOW_EXTRACTABLE_KEY'], flag: 'allow-extractable-key', kind: 'bool', description: 'accept a master key that is extractable or not sensitive' })),
     syncDerivation: z.boolean({ error: 'must be true or false' }).optional()
       .meta(meta({ env: ['COAP_PSK_PKCS11_SYNC'], flag: 'pkcs11-sync', kind: 'bool', description: 'derive on the event loop, without the worker-thread hop: for in-process tokens such as SoftHSM, never for a network HSM' })),
+    ticketKeyLabel: z.string().min(1).optional()
+      .meta(meta({ env: ['COAP_PSK_TICKET_KEY_LABEL'], flag: 'ticket-key-label', kind: 'string', description: 'CKA_LABEL of the HSM key that derives session ticket secrets (rotating every ticket lifetime; default: dtls.ticketKeyFile, else a random key per process)' })),
     denyList: z.string().min(1).optional()
       .meta(meta({ env: ['COAP_PSK_DENY_LIST'], flag: 'deny-list', kind: 'string', description: 'file of denied serials, one per line (reloaded on SIGHUP)' })),
     softhsmConf: z.string().min(1).optional()
@@ -144,6 +146,15 @@ export const configSchema = z.strictObject({
       .meta(meta({ env: ['COAP_PSK_DTLS_SEND_BUFFER_SIZE'], flag: 'send-buffer-size', kind: 'int', description: 'UDP send buffer in bytes' })),
     cidLength: count(0, 255).refine((n) => n === 0 || n >= 4, 'must be 0 (off) or 4..255').optional()
       .meta(meta({ env: ['COAP_PSK_DTLS_CID_LENGTH'], flag: 'cid-length', kind: 'int', description: 'RFC 9146 Connection ID length in bytes (default 6; 0 turns CID off)' })),
+    // The flag is the negation: resumption is on unless --no-resumption (or false elsewhere).
+    resumption: z.boolean({ error: 'must be true or false' }).optional()
+      .meta(meta({ env: ['COAP_PSK_DTLS_RESUMPTION'], flag: 'no-resumption', kind: 'bool', description: 'turn off session resumption (session IDs and tickets; default on)' })),
+    ticketLifetimeMs: count(1000, 7 * 86_400_000).optional()
+      .meta(meta({ env: ['COAP_PSK_DTLS_TICKET_LIFETIME_MS'], flag: 'ticket-lifetime-ms', kind: 'int', description: 'how long a session ticket or session ID resumes (default 86400000)' })),
+    sessionCacheMax: count(0, 10_000_000).optional()
+      .meta(meta({ env: ['COAP_PSK_DTLS_SESSION_CACHE_MAX'], flag: 'session-cache-max', kind: 'int', description: 'sessions kept for resumption by session ID (0: none; default 100000)' })),
+    ticketKeyFile: z.string().min(1).optional()
+      .meta(meta({ env: ['COAP_PSK_DTLS_TICKET_KEY_FILE'], flag: 'ticket-key-file', kind: 'string', description: 'file of ticket key secrets (64 hex characters a line, the first seals); default a random key per process' })),
   }),
   metrics: z.strictObject({
     port: port.optional()

@@ -61,6 +61,15 @@ export interface DtlsServerConfig {
    * 0 turns CID off (a client's connection_id offer is then not answered).
    */
   cidLength: number;
+  /**
+   * Issue and accept session IDs and session tickets (RFC 5246 7.3, RFC 5077): a resumed
+   * handshake needs no key lookup. Off: every handshake is a full one, whatever clients offer.
+   */
+  resumption: boolean;
+  /** How long a ticket or a cached session resumes, from its full handshake. */
+  ticketLifetimeMs: number;
+  /** Sessions kept for resumption by session ID (0: none; tickets still work). */
+  sessionCacheMax: number;
 }
 
 export const DEFAULT_DTLS_CONFIG: DtlsServerConfig = {
@@ -86,4 +95,7 @@ export const DEFAULT_DTLS_CONFIG: DtlsServerConfig = {
   recvBufferSize: 4 * 1024 * 1024,
   sendBufferSize: 4 * 1024 * 1024,
   cidLength: DEFAULT_CID_LENGTH,
+  resumption: true,
+  ticketLifetimeMs: 24 * 3600_000, // a day of sleep between wake-ups (docs/resumption.md)
+  sessionCacheMax: 100_000,
 };

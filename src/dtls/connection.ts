@@ -123,6 +123,10 @@ export class Connection implements HandshakeHost, DtlsSession {
     return this.session?.suiteName ?? '';
   }
 
+  get resumed(): 'id' | 'ticket' | undefined {
+    return this.session?.resumed;
+  }
+
   get isOpen(): boolean {
     return this.state === 'established';
   }

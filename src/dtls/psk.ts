@@ -21,3 +21,9 @@ export type PskRefusal = 'unknown_psk_identity' | 'identity_denied' | 'identity_
  * infrastructure fault (internal_error), and fails only this handshake.
  */
 export type PskLookup = (identity: Buffer) => Promise<readonly PskKey[] | { readonly refused: PskRefusal }>;
+
+/**
+ * Whether an identity is refused without looking up its key (deny list, identity pattern):
+ * cheap and synchronous, no HSM call. A resumed handshake skips the key lookup, not this check.
+ */
+export type PskRefusedCheck = (identity: Buffer) => PskRefusal | undefined;

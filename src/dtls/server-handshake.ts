@@ -11,6 +11,17 @@
  * asynchronous (an HSM call): while it runs, records of this peer are queued (bounded) and
  * every other peer is served. During a key rotation the lookup returns several candidate
  * keys; the first whose keys open the client's Finished record wins.
+ *
+ * With a ResumptionPlan that resumes a session (server-resumption.ts), the handshake is the
+ * abbreviated one of RFC 5246 7.3 / RFC 5077 3.1, and the server's Finished comes first:
+ *
+ *   ClientHello (with cookie, session ID or ticket)  -->
+ *                              <--  ServerHello, [NewSessionTicket], ChangeCipherSpec, Finished
+ *   ChangeCipherSpec, Finished  -->
+ *
+ * Its keys come from the session's master secret: no key lookup, so no HSM call. A full
+ * handshake whose client offered the SessionTicket extension ends with NewSessionTicket before
+ * the server's ChangeCipherSpec (RFC 5077 3.3); both Finished hashes cover it.
  */
 import { createHash, randomBytes, timingSafeEqual, type Hash } from 'node:crypto';
 import type { RecordProtection } from './ciphers/types.js';
@@ -21,6 +32,7 @@ import { encodeHandshake, parseHandshakeFragments } from './handshake/header.js'
 import type { ClientHello } from './handshake/client-hello.js';
 import { parseClientKeyExchange } from './handshake/client-key-exchange.js';
 import { encodeFinished, parseFinished } from './handshake/finished.js';
+import { encodeNewSessionTicket } from './handshake/new-session-ticket.js';
 import { encodeServerHello } from './handshake/server-hello.js';
 import { encodeServerHelloDone } from './handshake/server-hello-done.js';
 import {
@@ -40,6 +52,8 @@ import type { DTLSRecord } from './record.js';
 import type { OpenedRecord } from './record-layer.js';
 import type { PskKey, PskLookup } from './psk.js';
 import type { HandshakeFailure } from './reasons.js';
+import { NO_RESUMPTION, serverHelloExtensions, type ResumedKind, type ResumptionPlan } from './server-resumption.js';
+import type { ResumableSession } from './session-state.js';
 
 /** What the handshake needs from the connection that carries it. */
 export interface HandshakeHost {
@@ -66,6 +80,12 @@ export interface HandshakeResult {
   readonly extendedMasterSecret: boolean;
   readonly encryptThenMac: boolean;
   readonly durationMs: number;
+  /** Set when this was an abbreviated handshake: how the session was found. */
+  readonly resumed?: ResumedKind;
+  /** ServerHello's session ID (empty when none was issued). */
+  readonly sessionId: Buffer;
+  /** The session to keep for resumption by ID, when the plan says so and it has EMS. */
+  readonly resumable?: ResumableSession;
 }
 
 /** Key lookups in flight across all handshakes: the HSM queue the server keeps bounded. */
@@ -85,6 +105,8 @@ export interface HandshakeOptions {
   readonly handshakeTimeoutMs: number;
   readonly maxQueuedRecords: number;
   readonly maxReassemblyBytes: number;
+  /** Session ID, ticket and abbreviated handshake; none by default. */
+  readonly resumption?: ResumptionPlan;
 }
 
 /**
@@ -95,7 +117,7 @@ export interface HandshakeOptions {
  */
 const UNREADABLE_FINISHED_LIMIT = 2;
 
-type State = 'wait_client_key_exchange' | 'resolving' | 'wait_finished' | 'done' | 'failed';
+type State = 'wait_client_key_exchange' | 'resolving' | 'wait_finished' | 'wait_resumed_finished' | 'done' | 'failed';
 
 /** Keys derived for one candidate PSK, kept until the client's Finished picks one. */
 interface CandidateKeys {
@@ -123,6 +145,7 @@ export class ServerHandshake {
   /** A (re)transmission of flight 5 arrived whose Finished has not been counted yet. */
   private flight5Armed = false;
   private clientKeyExchange: { readonly messageSeq: number; readonly body: Buffer } | undefined;
+  private readonly plan: ResumptionPlan;
 
   constructor(
     private readonly host: HandshakeHost,
@@ -135,6 +158,7 @@ export class ServerHandshake {
     // The stateless HelloVerifyRequest took message_seq 0 in the client's count; our next
     // message carries the same message_seq as the ClientHello it answers (RFC 6347 4.2.2).
     this.nextSendSeq = clientHelloSeq;
+    this.plan = options.resumption ?? NO_RESUMPTION;
     this.reassembler = new HandshakeReassembler(clientHelloSeq + 1, options.maxReassemblyBytes);
     this.transcript.update(encodeHandshake(HandshakeType.client_hello, clientHelloSeq, clientHelloBody));
     this.timer = new RetransmitTimer(
@@ -169,12 +193,13 @@ export class ServerHandshake {
     const serverHello = encodeServerHello({
       serverVersion: DTLS_1_2,
       random: this.serverRandom,
-      sessionId: Buffer.alloc(0), // no resumption: every handshake is a full one
+      sessionId: this.plan.sessionId,
       cipherSuite: n.suite.id,
       compressionMethod: 0,
-      extensions: n.extensions,
+      extensions: serverHelloExtensions(n, this.plan),
     });
     this.flight4.push(this.message(HandshakeType.server_hello, serverHello));
+    if (this.plan.resumes) return this.startAbbreviated(this.plan.resumes.state);
     if (n.suite.keyExchange === 'ecdhe_psk') {
       this.ephemeral = generateEphemeral(n.group as EcdheGroup);
       const ske = encodeServerKeyExchangeEcdhePsk(this.options.identityHint, n.group!, this.ephemeral.publicKey);
@@ -191,7 +216,37 @@ export class ServerHandshake {
 
   /** The client repeated its ClientHello (flight 3): our flight 4 was lost, send it again. */
   onFlight3Repeated(): void {
-    if (this.state === 'wait_client_key_exchange') this.host.transmit(this.flight4);
+    if (this.state === 'wait_client_key_exchange' || this.state === 'wait_resumed_finished') this.host.transmit(this.flight4);
+  }
+
+  /**
+   * The rest of the abbreviated handshake's server flight: keys from the session's master
+   * secret, [NewSessionTicket], ChangeCipherSpec, Finished. The flight is retransmitted until
+   * the client's Finished arrives.
+   */
+  private startAbbreviated(state: ResumableSession): void {
+    const n = this.negotiated;
+    this.identity = state.identity;
+    if (this.plan.issueTicket) this.flight4.push(this.message(HandshakeType.new_session_ticket, encodeNewSessionTicket(this.plan.issueTicket(state))));
+    const keys = deriveKeyBlock(state.masterSecret, this.clientHello.random, this.serverRandom, n.suite);
+    const opts = { encryptThenMac: n.encryptThenMac };
+    const chosen: CandidateKeys = {
+      tag: state.pskTag,
+      masterSecret: state.masterSecret,
+      clientWrite: n.suite.createProtection(keys.client, opts),
+      serverWrite: n.suite.createProtection(keys.server, opts),
+    };
+    wipeKeyBlock(keys);
+    this.chosen = chosen;
+    this.host.installEpoch1(chosen.clientWrite, chosen.serverWrite, n.suite.maxExpansion);
+    const serverVerify = computeVerifyData(state.masterSecret, 'server finished', this.transcript.copy().digest());
+    this.flight4.push(
+      { kind: 'change_cipher_spec', epoch: 0 },
+      this.message(HandshakeType.finished, encodeFinished({ verifyData: serverVerify }), 1),
+    );
+    this.state = 'wait_resumed_finished';
+    this.host.transmit(this.flight4);
+    this.timer.start(true);
   }
 
   /** Records that arrive while the key lookup runs wait here, a bounded number of them. */
@@ -275,7 +330,7 @@ export class ServerHandshake {
     if (this.state === 'wait_client_key_exchange' && m.msgType === HandshakeType.client_key_exchange) {
       this.timer.stop(); // flight 5 has begun: flight 4 arrived
       this.onClientKeyExchange(m);
-    } else if (this.state === 'wait_finished' && m.msgType === HandshakeType.finished) {
+    } else if ((this.state === 'wait_finished' || this.state === 'wait_resumed_finished') && m.msgType === HandshakeType.finished) {
       this.onFinished(m);
     } else {
       this.abort(AlertDescription.unexpected_message, 'unexpected_message', `handshake message ${m.msgType}`);
@@ -359,11 +414,7 @@ export class ServerHandshake {
         clientWrite: n.suite.createProtection(keys.client, opts),
         serverWrite: n.suite.createProtection(keys.server, opts),
       };
-      for (const k of [keys.client, keys.server]) {
-        k.macKey.fill(0);
-        k.encKey.fill(0);
-        k.fixedIv.fill(0);
-      }
+      wipeKeyBlock(keys);
       return result;
     });
     z?.fill(0);
@@ -386,12 +437,19 @@ export class ServerHandshake {
     if (!timingSafeEqual(expected, fin.verifyData)) {
       return this.abort(AlertDescription.decrypt_error, 'finished_mismatch');
     }
-    this.transcript.update(encodeHandshake(m.msgType, m.messageSeq, m.body));
-    const serverVerify = computeVerifyData(chosen.masterSecret, 'server finished', this.transcript.digest());
-    const finalFlight: FlightItem[] = [
-      { kind: 'change_cipher_spec', epoch: 0 },
-      { kind: 'handshake', epoch: 1, msgType: HandshakeType.finished, messageSeq: this.nextSendSeq++, body: encodeFinished({ verifyData: serverVerify }) },
-    ];
+    const resumed = this.state === 'wait_resumed_finished' ? this.plan.resumes!.kind : undefined;
+    const finalFlight: FlightItem[] = [];
+    if (!resumed) {
+      this.transcript.update(encodeHandshake(m.msgType, m.messageSeq, m.body));
+      const resumable = this.resumableState(chosen);
+      if (resumable && this.plan.issueTicket) finalFlight.push(this.message(HandshakeType.new_session_ticket, encodeNewSessionTicket(this.plan.issueTicket(resumable))));
+      const serverVerify = computeVerifyData(chosen.masterSecret, 'server finished', this.transcript.digest());
+      finalFlight.push(
+        { kind: 'change_cipher_spec', epoch: 0 },
+        { kind: 'handshake', epoch: 1, msgType: HandshakeType.finished, messageSeq: this.nextSendSeq++, body: encodeFinished({ verifyData: serverVerify }) },
+      );
+    }
+    // Abbreviated: our flight went first, the client's Finished ends it; nothing to resend.
     this.state = 'done';
     this.timer.stop();
     this.host.transmit(finalFlight);
@@ -407,14 +465,33 @@ export class ServerHandshake {
       extendedMasterSecret: this.negotiated.extendedMasterSecret,
       encryptThenMac: this.negotiated.encryptThenMac,
       durationMs: Date.now() - this.startedAt,
+      resumed,
+      sessionId: this.plan.sessionId,
+      resumable: resumed || !this.plan.cache ? undefined : this.resumableState(chosen),
     });
     this.dispose();
   }
 
-  private message(msgType: number, body: Buffer): FlightItem {
+  /** RFC 7627 5.3 and our policy: only a session with extended master secret is resumable. */
+  private resumableState(chosen: CandidateKeys): ResumableSession | undefined {
+    const n = this.negotiated;
+    if (!n.extendedMasterSecret) return undefined;
+    return {
+      version: DTLS_1_2,
+      cipherSuite: n.suite.id,
+      masterSecret: chosen.masterSecret,
+      identity: this.identity!,
+      pskTag: chosen.tag,
+      extendedMasterSecret: true,
+      encryptThenMac: n.encryptThenMac,
+      issuedAt: Date.now(),
+    };
+  }
+
+  private message(msgType: number, body: Buffer, epoch = 0): FlightItem {
     const messageSeq = this.nextSendSeq++;
     this.transcript.update(encodeHandshake(msgType, messageSeq, body));
-    return { kind: 'handshake', epoch: 0, msgType, messageSeq, body };
+    return { kind: 'handshake', epoch, msgType, messageSeq, body };
   }
 
   private abort(alert: number, reason: HandshakeFailure, detail?: string): void {
@@ -422,6 +499,14 @@ export class ServerHandshake {
     this.dispose();
     this.state = 'failed';
     this.host.fail(alert, reason, detail);
+  }
+}
+
+function wipeKeyBlock(keys: ReturnType<typeof deriveKeyBlock>): void {
+  for (const k of [keys.client, keys.server]) {
+    k.macKey.fill(0);
+    k.encKey.fill(0);
+    k.fixedIv.fill(0);
   }
 }
 

@@ -28,7 +28,7 @@ import { parseClientHello, type ClientHello } from './handshake/client-hello.js'
 import { encodeHandshake, parseHandshakeFragments, type HandshakeFragment } from './handshake/header.js';
 import { HelloReassembly } from './hello-reassembly.js';
 import { encodeHelloVerifyRequest } from './handshake/hello-verify-request.js';
-import { isFailure, negotiate } from './negotiation.js';
+import { isFailure, negotiate, type NegotiationFailure } from './negotiation.js';
 import { encodeRecord, MAX_SEQUENCE_NUMBER, type DTLSRecord } from './record.js';
 import { parseCidRecords, peekCid } from './cid-record.js';
 import { CidFactory } from './cid-factory.js';
@@ -37,7 +37,11 @@ import type { Negotiated } from './negotiation.js';
 import type { PeerAddress } from './peer-address.js';
 import { ServerHandshake, type HandshakeResult, type KeyLookupQueue } from './server-handshake.js';
 import { SourceRateLimiter } from './rate-limit.js';
-import type { PskLookup } from './psk.js';
+import type { PskLookup, PskRefusedCheck } from './psk.js';
+import { planResumption, resumedNegotiation, type ResumedKind, type ResumptionPlan } from './server-resumption.js';
+import { SessionCache } from './session-cache.js';
+import { TicketKeyRing } from './ticket-keys.js';
+import { randomBytes } from 'node:crypto';
 import type { DropReason, HandshakeFailure } from './reasons.js';
 import type { PeerDescription } from './session.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -47,6 +51,13 @@ export type { DropReason, HandshakeFailure } from './reasons.js';
 export interface DtlsServerOptions extends Partial<DtlsServerConfig> {
   /** The keys a PSK identity may hold (src/server.ts adapts the key store to it). */
   pskLookup: PskLookup;
+  /** The PSK lookup side's cheap check, without deriving: a refused identity cannot resume. */
+  pskRefused?: PskRefusedCheck;
+  /**
+   * The ticket keys now (a ring that rotates: a key file's or the HSM-derived one). Default: one
+   * random key per process, replaced every ticket lifetime, the previous one still opening.
+   */
+  ticketKeys?: () => TicketKeyRing;
   logger?: Logger;
 }
 
@@ -66,6 +77,8 @@ export interface HandshakeEvent {
   readonly cipherSuite?: string;
   readonly durationMs: number;
   readonly result: 'ok' | 'failed';
+  /** How a successful handshake went: full, or abbreviated from a cached session ID or a ticket. */
+  readonly kind?: HandshakeKind;
   /** A code from HANDSHAKE_FAILURES when the handshake failed. */
   readonly reason?: HandshakeFailure;
   /** Free text for the log line, never a metric label. */
@@ -77,6 +90,8 @@ export interface HeldDatagram {
   readonly address: string;
   readonly port: number;
 }
+
+export type HandshakeKind = 'full' | 'resumed_id' | 'resumed_ticket';
 
 interface InitialHello {
   readonly hello: ClientHello;
@@ -134,12 +149,19 @@ export class DtlsServer extends EventEmitter {
     /** Datagrams not sent to a session's new address because it had not proven itself yet. */
     heldForUnprovenAddress: 0,
   };
+  private readonly pskRefused: PskRefusedCheck | undefined;
+  private readonly ticketKeys: () => TicketKeyRing;
+  private readonly sessionCache: SessionCache | undefined;
 
   constructor(options: DtlsServerOptions) {
     super();
-    const { pskLookup, logger, ...overrides } = options;
+    const { pskLookup, pskRefused, ticketKeys, logger, ...overrides } = options;
     this.config = { ...DEFAULT_DTLS_CONFIG, ...overrides };
     this.pskLookup = pskLookup;
+    this.pskRefused = pskRefused;
+    this.ticketKeys = ticketKeys ?? rotatingRandomRing(this.config.ticketLifetimeMs);
+    const c = this.config;
+    this.sessionCache = c.resumption && c.sessionCacheMax > 0 ? new SessionCache({ maxEntries: c.sessionCacheMax, ttlMs: c.ticketLifetimeMs }) : undefined;
     this.log = logger ?? silentLogger();
     this.cookies = new CookieJar(this.config.cookieRotationMs);
     this.lookups = { pending: 0, max: this.config.maxPendingKeyLookups, timeoutMs: this.config.keyLookupTimeoutMs };
@@ -412,21 +434,23 @@ export class DtlsServer extends EventEmitter {
     // Everything past this line costs memory or an HSM call: the cookie proved the address,
     // and these bounds keep any one address, and everyone together, from exhausting either.
     if (!this.rateLimiter.take(address)) return this.drop('rate_limited', address, port);
-    const full = this.pending.size >= this.config.maxHandshakes ? 'handshake_limit' : this.lookups.pending >= this.lookups.max ? 'key_lookup_queue_full' : undefined;
-    if (full) {
-      // Refused at once, with an alert, so the device backs off instead of retransmitting.
-      this.drop(full, address, port);
-      this.sendPlainAlert(AlertDescription.internal_error, record.sequenceNumber, address, port);
-      return;
-    }
-    const negotiated = negotiate(ch, this.config);
-    if (isFailure(negotiated)) {
-      this.sendPlainAlert(negotiated.alert, record.sequenceNumber, address, port);
+    if (this.pending.size >= this.config.maxHandshakes) return this.refuseHello('handshake_limit', record, address, port);
+    const offered = negotiate(ch, this.config);
+    const plan = isFailure(offered) ? undefined : this.planResumption(ch, offered);
+    // A resumption makes no key lookup: a backlog at the HSM does not hold it up.
+    const resumes = plan !== undefined && plan !== 'abort' && plan.resumes !== undefined;
+    if (!resumes && this.lookups.pending >= this.lookups.max) return this.refuseHello('key_lookup_queue_full', record, address, port);
+    // RFC 7627 5.3: an EMS session offered for resumption without EMS in the hello: abort.
+    const failure: NegotiationFailure | undefined = isFailure(offered) ? offered : plan === 'abort' ? { alert: AlertDescription.handshake_failure, reason: 'extended_master_secret_required' } : undefined;
+    if (failure || isFailure(offered) || plan === 'abort') {
+      const f = failure!;
+      this.sendPlainAlert(f.alert, record.sequenceNumber, address, port);
       this.stats.handshakesFailed++;
-      this.log.info({ address, port, reason: negotiated.reason }, 'handshake failed');
-      this.emitHandshake({ address, port, durationMs: 0, result: 'failed', reason: negotiated.reason });
+      this.log.info({ address, port, reason: f.reason }, 'handshake failed');
+      this.emitHandshake({ address, port, durationMs: 0, result: 'failed', reason: f.reason });
       return;
     }
+    const negotiated = plan?.resumes ? resumedNegotiation(ch, offered, plan.resumes.state) : offered;
     const cid = this.answerConnectionId(ch, negotiated);
     if (!cid) {
       this.sendPlainAlert(AlertDescription.decode_error, record.sequenceNumber, address, port);
@@ -452,6 +476,7 @@ export class DtlsServer extends EventEmitter {
       handshakeTimeoutMs: this.config.handshakeTimeoutMs,
       maxQueuedRecords: this.config.maxQueuedRecords,
       maxReassemblyBytes: this.config.maxReassemblyBytes,
+      resumption: plan,
     }, ch, initial.messageSeq, initial.body, negotiated);
     fresh.attachHandshake(handshake);
     this.pending.set(fresh.key, fresh);
@@ -483,8 +508,11 @@ export class DtlsServer extends EventEmitter {
         if (conn.cid.readCid) this.byCid.set(conn.cid.readCid.toString('latin1'), conn);
         this.stats.handshakesOk++;
         const identity = r.identity.toString('utf8');
-        this.log.info({ address, port, identity, pskTag: r.pskTag, suite: r.suiteName, ms: r.durationMs }, 'handshake ok');
-        this.emitHandshake({ address, port, identity, pskTag: r.pskTag, cipherSuite: r.suiteName, durationMs: r.durationMs, result: 'ok' });
+        const kind = handshakeKind(r.resumed);
+        if (r.resumable) this.sessionCache?.add(r.sessionId, r.resumable);
+        // One line per resumption (docs/resumption.md); never the ticket or the session ID.
+        this.log.info({ address, port, identity, pskTag: r.pskTag, suite: r.suiteName, ms: r.durationMs, kind }, r.resumed ? 'session resumed' : 'handshake ok');
+        this.emitHandshake({ address, port, identity, pskTag: r.pskTag, cipherSuite: r.suiteName, durationMs: r.durationMs, result: 'ok', kind });
         this.emit('session', conn, r);
         this.emit('session-open', conn);
       },
@@ -504,6 +532,8 @@ export class DtlsServer extends EventEmitter {
       onClosed: (conn: Connection, reason: string, failure: HandshakeFailure | undefined) => {
         const { address, port } = conn;
         if (this.connections.get(conn.key) === conn) this.connections.delete(conn.key);
+        // RFC 5246 7.2.2: a session that ended with a fatal alert is not resumed by its ID.
+        if (conn.session && conn.session.sessionId.length > 0 && reason.startsWith('peer sent fatal')) this.sessionCache?.delete(conn.session.sessionId);
         if (this.pending.get(conn.key) === conn) this.pending.delete(conn.key);
         this.established.delete(conn);
         const cidKey = conn.cid.readCid?.toString('latin1');
@@ -581,6 +611,25 @@ export class DtlsServer extends EventEmitter {
     if (address !== undefined && this.log.isLevelEnabled('debug')) this.log.debug({ address, port, reason, detail }, 'datagram dropped');
   }
 
+  /** Refused at once, with an alert, so the device backs off instead of retransmitting. */
+  private refuseHello(reason: 'handshake_limit' | 'key_lookup_queue_full', record: DTLSRecord, address: string, port: number): void {
+    this.drop(reason, address, port);
+    this.sendPlainAlert(AlertDescription.internal_error, record.sequenceNumber, address, port);
+  }
+
+  /** Resumption off: a plan with nothing (the client's ticket or session ID is ignored). */
+  private planResumption(ch: ClientHello, negotiated: Negotiated): ResumptionPlan | 'abort' | undefined {
+    if (!this.config.resumption) return undefined;
+    const refused = this.pskRefused;
+    return planResumption(ch, negotiated, {
+      ring: this.ticketKeys(),
+      cache: this.sessionCache,
+      lifetimeMs: this.config.ticketLifetimeMs,
+      serverSuites: this.config.cipherSuites,
+      refused: refused && ((identity) => refused(identity) !== undefined),
+    });
+  }
+
   /** Idle sessions and stalled handshakes are closed here, once a second, not by a timer each. */
   private sweep(): void {
     const now = Date.now();
@@ -617,6 +666,28 @@ function literalAddressLookup(
   const kind = isIP(address);
   if (kind !== 0) return callback(null, address, kind);
   dnsLookup(address, { family: family === 6 ? 6 : 4 }, callback);
+}
+
+function handshakeKind(resumed: ResumedKind | undefined): HandshakeKind {
+  return resumed === 'id' ? 'resumed_id' : resumed === 'ticket' ? 'resumed_ticket' : 'full';
+}
+
+/**
+ * The default ticket keys: one random secret per process, replaced once a lifetime has passed,
+ * the previous one kept so that every ticket still in its lifetime opens. Tickets then resume
+ * only on the process that issued them (docs/resumption.md, fallbacks).
+ */
+function rotatingRandomRing(lifetimeMs: number): () => TicketKeyRing {
+  const ring = TicketKeyRing.random();
+  let rotatedAt = Date.now();
+  return () => {
+    const now = Date.now();
+    if (now - rotatedAt >= lifetimeMs) {
+      ring.rotate(randomBytes(32));
+      rotatedAt = now;
+    }
+    return ring;
+  };
 }
 
 /** A ClientHello that fits in one record, unfragmented: the only kind answered statelessly. */

@@ -100,6 +100,9 @@ export function importSession(server: DtlsServer, s: ExportedSession): Connectio
       cipherSuite: s.cipherSuite,
       extendedMasterSecret: s.extendedMasterSecret,
       encryptThenMac: s.encryptThenMac,
+      // Not in this process's session cache: a later resumption by ID falls back to a full
+      // handshake (a ticket still resumes where the ticket keys are shared).
+      sessionId: Buffer.alloc(0),
       durationMs: 0,
     };
     conn.restoreEstablished(records, result, s.lastActivity);

@@ -25,6 +25,12 @@ export interface DtlsSession {
   readonly pskTag: string;
   /** The negotiated cipher suite, by its IANA name (e.g. TLS_PSK_WITH_AES_128_CCM_8). */
   readonly cipherSuite: string;
+  /**
+   * Set when the session came from an abbreviated handshake (RFC 5246 7.3): resumed from a
+   * session ID the server cached, or from a session ticket (RFC 5077). Identity and pskTag are
+   * the original session's.
+   */
+  readonly resumed?: 'id' | 'ticket';
   /** True from 'session-open' until 'session-close'. */
   readonly isOpen: boolean;
   /** Encrypts and sends one record of application data; false once the session has ended. */

@@ -53,6 +53,8 @@ export class ServerMetrics {
   private derivations = 0;
   /** Handshakes by cipher suite: [ok, failed]. */
   private readonly bySuite = new Map<string, [number, number]>();
+  /** Successful handshakes by kind (full, resumed_id, resumed_ticket). */
+  private readonly byKind = new Map<string, number>();
   /** CoAP requests by "method route code" (countRequest); what collect() already passed on. */
   private readonly requests = new Map<string, { labels: { method: string; route: string; code: string }; n: number; exported: number }>();
   private dtls: DtlsServer | undefined;
@@ -69,6 +71,13 @@ export class ServerMetrics {
           if (ok > 0) this.inc({ result: 'ok', suite }, ok);
           if (failed > 0) this.inc({ result: 'failed', suite }, failed);
         }
+      },
+    });
+    new Counter({
+      name: `${PREFIX}handshakes_by_kind_total`, help: 'Successful DTLS handshakes by kind: full, resumed_id (session ID), resumed_ticket (RFC 5077 ticket)', labelNames: ['kind'], registers,
+      collect() {
+        this.reset();
+        for (const [kind, n] of self.byKind) this.inc({ kind }, n);
       },
     });
     this.handshakeFailures = new Counter({
@@ -163,6 +172,7 @@ export class ServerMetrics {
     if (n === undefined) this.bySuite.set(suite, (n = [0, 0]));
     const failed = e.result === 'failed' ? 1 : 0;
     n[failed]!++;
+    if (!failed) this.byKind.set(e.kind ?? 'full', (this.byKind.get(e.kind ?? 'full') ?? 0) + 1);
     this.handshakeDuration.observe(failed, e.durationMs / 1000);
     if (failed) this.handshakeFailures.inc({ reason: this.reasonLabel(e.reason) });
   }
