@@ -282,7 +282,7 @@ export class DtlsServer extends EventEmitter {
 
   /** The established sessions, for a hand-over. */
   establishedSessions(): Connection[] {
-    return [...this.connections.values()].filter((c) => c.state === 'established');
+    return [...this.established];
   }
 
   /**
@@ -295,6 +295,8 @@ export class DtlsServer extends EventEmitter {
     if (!restore(conn) || conn.state !== 'established') return undefined;
     this.connections.get(conn.key)?.close('replaced by a handed-over session', false);
     this.connections.set(conn.key, conn);
+    // Exported sessions carry no CID yet (session-export.ts refuses them), so no byCid entry.
+    this.established.add(conn);
     this.emit('session-open', conn);
     return conn;
   }

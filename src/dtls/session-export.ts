@@ -54,7 +54,8 @@ export interface ExportedSession {
 }
 
 /**
- * The state of an established session, or undefined for one that is not (or has no keys).
+ * The state of an established session, or undefined for one that is not (or has no keys, or
+ * uses a Connection ID).
  * `writeSeqGap`: the importer's first write sequence number is this far past ours, so that
  * records this side still sends afterwards never share a number (an AEAD nonce) with its.
  */
@@ -62,6 +63,9 @@ export function exportSession(conn: Connection, writeSeqGap = 0): ExportedSessio
   const r = conn.session;
   const records = conn.exportRecords();
   if (!r || !records) return undefined;
+  // Format version 1 has no CID in it yet: a session that negotiated one is not handed over
+  // (its device handshakes again) rather than carried on in a form its records cannot reach.
+  if (conn.cid.readCid !== undefined || conn.cid.writeCid !== undefined) return undefined;
   return {
     address: conn.address,
     port: conn.port,
