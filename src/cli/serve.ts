@@ -91,7 +91,9 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
   }
   let bound;
   try {
-    bound = await server.listen(port, host, worker ? { socket: await worker.socket() } : undefined);
+    const socket = worker ? await worker.socket() : undefined;
+    worker?.routeCids(server, logger);
+    bound = await server.listen(port, host, socket ? { socket } : undefined);
   } catch (e) {
     await server.close();
     if (e instanceof UserError) throw e;
