@@ -112,7 +112,11 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
     else if (offers) {
       await assertPortFree(host, port);
       bound = await server.listen(port, host, { reusePort: true });
-    } else bound = await server.listen(port, host, worker ? { socket: await worker.socket() } : undefined);
+    } else {
+      const socket = worker ? await worker.socket() : undefined;
+      worker?.routeCids(server, logger);
+      bound = await server.listen(port, host, socket ? { socket } : undefined);
+    }
   } catch (e) {
     await server.close();
     if (e instanceof UserError) throw e;

@@ -5,8 +5,15 @@
 
 /** Worker → primary: the key source is open, send the socket. */
 export interface SocketRequest { type: 'coap-psk:socket-request' }
-/** Primary → worker, with the bound dgram socket as the message's handle. */
-export interface SocketGrant { type: 'coap-psk:socket' }
+/**
+ * Primary → worker, with the bound dgram socket as the message's handle, and the group's CID
+ * route mask secret (base64, one per primary run; ./cid-routing.ts).
+ */
+export interface SocketGrant { type: 'coap-psk:socket'; cid?: { secret: string; routeBytes: number; workers: number } }
+/** Worker → primary: a tls12_cid record whose CID names worker `route` (base64 datagram). */
+export interface CidForward { type: 'coap-psk:cid-forward'; route: number; data: string; address: string; port: number }
+/** Primary → the worker a CidForward names: the datagram, to be served as if its socket read it. */
+export interface CidDeliver { type: 'coap-psk:cid-deliver'; data: string; address: string; port: number }
 /** Worker → primary: serving on the socket. */
 export interface Serving { type: 'coap-psk:serving'; port: number }
 /** Primary → worker: a question answered by an Answer with the same id. */

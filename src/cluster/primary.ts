@@ -15,8 +15,9 @@ import { UserError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { HealthResult } from '../ops/health.js';
 import { startOpsHttp, type OpsHttpServer } from '../ops/http.js';
+import { cidGrant, relayCidForward } from './cid-routing.js';
 import { primaryMetrics, type RegistryJson } from './metrics-aggregation.js';
-import { WORKER_ID_ENV, isMessage, type Answer, type Ask, type Serving, type SocketRequest } from './messages.js';
+import { WORKER_ID_ENV, isMessage, type Answer, type Ask, type Serving, type SocketGrant, type SocketRequest } from './messages.js';
 import { RestartPolicy } from './restart-policy.js';
 import { bindReusePort, bindSocketGroup, closeSocket, holdWithoutReading, type SocketSizes } from './sockets.js';
 
@@ -74,6 +75,11 @@ export async function runPrimary(o: PrimaryOptions): Promise<Primary | undefined
   let phase: 'starting' | 'serving' | 'stopping' = 'starting';
   let askId = 0;
   const waiting = new Map<number, (value: unknown) => void>();
+  const cid = cidGrant(o.workers);
+  const serving = (id: number) => {
+    const s = slots[id - 1];
+    return s?.serving ? s.worker : undefined;
+  };
 
   const updateUp = () => metrics.workersUp.set(slots.filter((s) => s.serving).length);
 
@@ -94,7 +100,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<Primary | undefined
       } else if (isMessage<Answer>(m, 'coap-psk:answer')) {
         waiting.get(m.id)?.(m.value);
         waiting.delete(m.id);
-      }
+      } else relayCidForward(m, slot.id, serving);
     });
     worker.on('exit', (code, signal) => {
       settle(false);
@@ -106,7 +112,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<Primary | undefined
     try {
       slot.socket ??= await bindReusePort(port, o.host, o.sizes);
       const socket = slot.socket;
-      worker.send({ type: 'coap-psk:socket' }, socket, () => {
+      worker.send({ type: 'coap-psk:socket', cid } satisfies SocketGrant, socket, () => {
         if (slot.held) return;
         slot.socket = undefined; // handed over: the worker owns it now
         void closeSocket(socket);

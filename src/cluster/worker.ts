@@ -11,6 +11,7 @@ import type dgram from 'node:dgram';
 import type { CoapPskServer } from '../server.js';
 import type { Logger } from '../log.js';
 import { addWorkerSeries } from './metrics-aggregation.js';
+import { routeWorkerCids } from './cid-routing.js';
 import { WORKER_ID_ENV, isMessage, type Answer, type Ask, type Serving, type SocketGrant, type SocketRequest } from './messages.js';
 
 /** How long a worker waits for its socket before giving up (the primary is gone or stuck). */
@@ -23,6 +24,8 @@ export interface WorkerRole {
   logger(base: Logger): Logger;
   /** The socket the primary bound for this slot. */
   socket(): Promise<dgram.Socket>;
+  /** After socket(), before listen: CIDs name this worker, others' CID records go to their owner. */
+  routeCids(server: CoapPskServer, log: Logger): void;
   /** After a failed start: lets the process end (and the primary see it) once the error is out. */
   release(): void;
   /** Tells the primary this worker serves, and answers its questions from now on. */
@@ -34,6 +37,7 @@ export function clusterWorker(env: NodeJS.ProcessEnv = process.env): WorkerRole 
   const id = Number(env[WORKER_ID_ENV]);
   if (!cluster.isWorker || !Number.isInteger(id) || id < 1) return undefined;
   const send = (m: SocketRequest | Serving | Answer) => process.send?.(m);
+  let cid: SocketGrant['cid'];
   return {
     id,
     logger: (base) => base.child({ worker: id }),
@@ -47,11 +51,13 @@ export function clusterWorker(env: NodeJS.ProcessEnv = process.env): WorkerRole 
           if (!isMessage<SocketGrant>(m, 'coap-psk:socket') || handle === undefined) return;
           clearTimeout(timer);
           process.off('message', onMessage);
+          cid = m.cid;
           resolve(handle as dgram.Socket);
         };
         process.on('message', onMessage);
         send({ type: 'coap-psk:socket-request' });
       }),
+    routeCids: (server, log) => routeWorkerCids(server, id, cid, log),
     release: () => process.channel?.unref(),
     serving(server, port) {
       addWorkerSeries(server, id);

@@ -31,7 +31,7 @@ import { encodeHelloVerifyRequest } from './handshake/hello-verify-request.js';
 import { isFailure, negotiate, type NegotiationFailure } from './negotiation.js';
 import { encodeRecord, MAX_SEQUENCE_NUMBER, type DTLSRecord } from './record.js';
 import { parseCidRecords, peekCid } from './cid-record.js';
-import { CidFactory } from './cid-factory.js';
+import { CidFactory, MIN_CID_NONCE_LENGTH } from './cid-factory.js';
 import { serverCidForClientHello, type CidUse } from './cid-negotiation.js';
 import type { Negotiated } from './negotiation.js';
 import type { PeerAddress } from './peer-address.js';
@@ -59,6 +59,20 @@ export interface DtlsServerOptions extends Partial<DtlsServerConfig> {
    */
   ticketKeys?: () => TicketKeyRing;
   logger?: Logger;
+}
+
+/**
+ * CID routing between the processes of one group (src/cluster/cid-routing.ts): the CIDs this
+ * server issues carry `route`, masked with `secret` (shared by the group), and a tls12_cid record
+ * whose CID carries another route and names no session here goes to `foreign` instead of being
+ * dropped. Set before listen().
+ */
+export interface CidRouting {
+  route: number;
+  routeBytes: number;
+  secret: Buffer;
+  /** True when it took the datagram; false lets it go the usual way (to be dropped). */
+  foreign(route: number, datagram: Buffer, address: string, port: number): boolean;
 }
 
 export interface DtlsListenOptions {
@@ -112,7 +126,8 @@ export class DtlsServer extends EventEmitter {
   private readonly byCid = new Map<string, Connection>();
   /** Every established session, whichever maps hold it. */
   private readonly established = new Set<Connection>();
-  private readonly cidFactory: CidFactory | undefined;
+  private cidFactory: CidFactory | undefined;
+  private cidRouting: CidRouting | undefined;
   /**
    * Handshakes by address and port. One may run while that address:port still has a session
    * (RFC 6347 4.2.8): the old session stays until the new handshake's Finished verifies.
@@ -337,8 +352,22 @@ export class DtlsServer extends EventEmitter {
   private heldMaxBytes = 0;
   private heldBytes = 0;
 
-  /** Public so that tests and the load generator can feed datagrams without a socket. */
-  onDatagram(msg: Buffer, address: string, port: number): void {
+  /**
+   * Issues CIDs that carry `routing.route` and hands other routes' CID records to
+   * `routing.foreign`. False (nothing changed) when the CID length leaves no room for the route.
+   */
+  routeCids(routing: CidRouting): boolean {
+    if (this.config.cidLength < MIN_CID_NONCE_LENGTH + routing.routeBytes) return false;
+    this.cidFactory = new CidFactory({ length: this.config.cidLength, routeBytes: routing.routeBytes, secret: routing.secret });
+    this.cidRouting = routing;
+    return true;
+  }
+
+  /**
+   * Public so that tests and the load generator can feed datagrams without a socket.
+   * `forwarded`: the datagram came from another process of the group; it is never passed on again.
+   */
+  onDatagram(msg: Buffer, address: string, port: number, forwarded = false): void {
     if (this.held) {
       if (this.held.length < this.heldMax && this.heldBytes + msg.length <= this.heldMaxBytes) {
         this.heldBytes += msg.length;
@@ -348,7 +377,7 @@ export class DtlsServer extends EventEmitter {
     }
     this.stats.datagrams++;
     try {
-      this.route(msg, address, port);
+      this.route(msg, address, port, forwarded);
     } catch (err) {
       // A bug, not a peer's fault: count it and keep serving everyone else.
       this.drop('internal');
@@ -356,16 +385,20 @@ export class DtlsServer extends EventEmitter {
     }
   }
 
-  private route(msg: Buffer, address: string, port: number): void {
+  private route(msg: Buffer, address: string, port: number, forwarded: boolean): void {
     const cidLength = this.config.cidLength;
     const { records } = parseCidRecords(msg, cidLength);
     if (records.length === 0) return this.drop('malformed', address, port);
     const from = { address, port };
     // RFC 9146: the CID finds the session wherever the datagram came from; the session then
     // authenticates each record and decides whether its peer moved.
-    const cid = this.byCid.size > 0 ? peekCid(msg, cidLength) : undefined;
+    const cid = this.byCid.size > 0 || this.cidRouting ? peekCid(msg, cidLength) : undefined;
     const owner = cid && this.byCid.get(cid.toString('latin1'));
     if (owner) return owner.onRecords(records, from, msg.length);
+    if (cid && this.cidRouting && !forwarded) {
+      const route = this.cidFactory!.routeOf(cid)!;
+      if (route !== this.cidRouting.route && this.cidRouting.foreign(route, msg, address, port)) return;
+    }
     const conn = this.find(address, port);
     const handshake = this.pending.size > 0 ? this.pending.get(peerKey(address, port)) : undefined;
     const first = records[0];
@@ -491,7 +524,7 @@ export class DtlsServer extends EventEmitter {
    * settled on, or undefined for a malformed offer (decode_error).
    */
   private answerConnectionId(ch: ClientHello, negotiated: Negotiated): CidUse | undefined {
-    const answer = serverCidForClientHello(ch.extensions, this.cidFactory, 0, (c) => this.byCid.has(c.toString('latin1')));
+    const answer = serverCidForClientHello(ch.extensions, this.cidFactory, this.cidRouting?.route ?? 0, (c) => this.byCid.has(c.toString('latin1')));
     if (!answer.ok) return undefined;
     if (answer.extension) negotiated.extensions.push(answer.extension);
     return answer.use;

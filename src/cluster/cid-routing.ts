@@ -1,0 +1,78 @@
+/**
+ * Connection IDs across the workers of one primary (RFC 9146; docs/graceful-restart.md). The
+ * CIDs a worker issues carry its slot as their route (masked, src/dtls/cid-factory.ts, with a
+ * secret the primary draws at start and hands to every worker with its socket). When a device's
+ * address or port changes, the kernel's SO_REUSEPORT hash may pick another worker; that worker
+ * finds no session for the CID, reads the owner's slot from it and passes the datagram to the
+ * primary, which hands it to the owner. The owner authenticates the record, updates the peer
+ * address (section 6) and answers through its own socket, bound to the same port, so the device
+ * sees the same server address and port.
+ *
+ * The new 4-tuple keeps hashing to the other worker, so every later datagram of that device
+ * takes this IPC hop too (counted in coap_psk_cid_forwarded_total); moving the session to that
+ * worker is the later improvement. Bounds: only tls12_cid records whose route names another
+ * slot of the group are passed on (the primary drops those for a slot not serving), the rest are
+ * dropped; a forwarded datagram is never forwarded again. A forged record with a valid route
+ * costs one IPC hop and is then dropped by the owner, which alone can authenticate it.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Worker } from 'node:cluster';
+import { Counter } from 'prom-client';
+import type { CoapPskServer } from '../server.js';
+import type { Logger } from '../log.js';
+import { isMessage, type CidDeliver, type CidForward, type SocketGrant } from './messages.js';
+
+/** Route bytes for N slots: one byte up to 255 workers, two beyond. */
+export function cidRouteBytes(workers: number): number {
+  return workers <= 0xff ? 1 : 2;
+}
+
+/** In the primary: the grant's CID part, drawn once per primary run. */
+export function cidGrant(workers: number): NonNullable<SocketGrant['cid']> {
+  return { secret: randomBytes(32).toString('base64'), routeBytes: cidRouteBytes(workers), workers };
+}
+
+/**
+ * In the primary: a worker's CidForward, handed to the worker its route names when that one
+ * serves and is not the sender; anything else is dropped.
+ */
+export function relayCidForward(m: unknown, from: number, target: (slot: number) => Worker | undefined): void {
+  if (!isMessage<CidForward>(m, 'coap-psk:cid-forward')) return;
+  if (!Number.isInteger(m.route) || m.route === from || typeof m.data !== 'string' || typeof m.address !== 'string' || !Number.isInteger(m.port)) return;
+  target(m.route)?.send({ type: 'coap-psk:cid-deliver', data: m.data, address: m.address, port: m.port } satisfies CidDeliver);
+}
+
+/**
+ * In a worker, before listen(): its CIDs carry `slot`, other slots' CID records go to the
+ * primary, and datagrams the primary delivers are served as forwarded ones.
+ */
+export function routeWorkerCids(server: CoapPskServer, slot: number, grant: SocketGrant['cid'], log: Logger): void {
+  if (!grant) return;
+  const forwarded = new Counter({
+    name: 'coap_psk_cid_forwarded_total',
+    help: 'Datagrams with another worker\'s Connection ID passed to that worker, by the worker that passed them',
+    labelNames: ['worker'],
+    registers: [server.metrics.registry],
+  });
+  const worker = String(slot);
+  const ok = server.dtls.routeCids({
+    route: slot,
+    routeBytes: grant.routeBytes,
+    secret: Buffer.from(grant.secret, 'base64'),
+    foreign(route, datagram, address, port) {
+      // A CID no worker of this group issued (random, forged, or of another node): dropped here.
+      if (route < 1 || route > grant.workers) return false;
+      forwarded.inc({ worker });
+      process.send?.({ type: 'coap-psk:cid-forward', route, data: datagram.toString('base64'), address, port } satisfies CidForward);
+      return true;
+    },
+  });
+  if (!ok) {
+    log.info('no CID routing between workers (CID off, or the CID length leaves no room for the route): a device whose port changes may reach another worker and handshake again');
+    return;
+  }
+  process.on('message', (m: unknown) => {
+    if (!isMessage<CidDeliver>(m, 'coap-psk:cid-deliver') || typeof m.data !== 'string') return;
+    server.dtls.onDatagram(Buffer.from(m.data, 'base64'), m.address, m.port, true);
+  });
+}
