@@ -19,6 +19,7 @@
 import dgram from 'node:dgram';
 import coap from 'coap';
 import { DEFAULT_DTLS_CONFIG } from '../../src/dtls/config.js';
+import type { DtlsSession } from '../../src/dtls/session.js';
 import { DtlsServer } from '../../src/dtls/server.js';
 import { createServer } from '../../src/server.js';
 import { createResolver, loadKeyConfig } from '../../src/config/keys.js';
@@ -51,9 +52,9 @@ async function bindPlainSocket(): Promise<dgram.Socket> {
 
 if (mode === 'null') {
   const dtls = new DtlsServer({ pskLookup: async () => [{ psk: Buffer.from(CONSTANT_PSK), tag: 'null' }] });
-  dtls.on('data', (address: string, p: number, data: Buffer) => {
+  dtls.on('session-data', (session: DtlsSession, data: Buffer) => {
     const reply = ackInPlace(data);
-    if (reply) dtls.send(address, p, reply);
+    if (reply) session.send(reply);
   });
   const bound = await dtls.listen(port, HOST);
   stop = () => dtls.close();

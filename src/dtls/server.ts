@@ -263,25 +263,17 @@ export class DtlsServer extends EventEmitter {
     return this.pending.size;
   }
 
-  // --- by address and port (the node-coap front until the session-based CoAP layer replaces it) ---
+  // --- by address and port ---
 
-  /** Encrypts and sends to the session of address:port; false when there is none. */
-  send(address: string, port: number, data: Buffer): boolean {
-    const conn = this.find(address, port);
-    return conn ? conn.sendApplicationData(data) : false;
-  }
-
-  /** Who the session of address:port is, or undefined. */
+  /** Who the session of address:port is, or undefined (a lookup for operators and tests). */
   peer(address: string, port: number): PeerDescription | undefined {
-    // Built once per session (at the handshake's end): node-coap asks several times per request.
     return this.find(address, port)?.peerDescription;
   }
 
   /**
-   * The connection of address:port. A request asks for its peer several times (the record
-   * layer, node-coap's client identifier, the router, the reply): the last answer is kept, so
-   * the key string is built and hashed once per datagram, not five times. A closed connection
-   * is never returned from the memo: it has left the map.
+   * The connection of address:port. The last answer is kept: consecutive datagrams of one peer
+   * (a burst, a flight) find it without building and hashing the key string again. A closed
+   * connection is never returned from the memo.
    */
   private find(address: string, port: number): Connection | undefined {
     const memo = this.lastFound;
@@ -552,7 +544,6 @@ export class DtlsServer extends EventEmitter {
         this.emit('session-open', conn);
       },
       onData: (conn: Connection, data: Buffer) => {
-        this.emit('data', conn.address, conn.port, data);
         this.emit('session-data', conn, data);
       },
       onRefused: (conn: Connection, what: DropReason) => {
@@ -583,12 +574,9 @@ export class DtlsServer extends EventEmitter {
         } else {
           this.log.debug({ address, port, reason }, 'session closed');
         }
-        // A failed handshake closes no session: an address-keyed listener must not drop the
-        // state of a session that still lives on that address:port (RFC 6347 4.2.8).
-        if (!failure) {
-          this.emit('closed', address, port, reason);
-          this.emit('session-close', conn, reason);
-        }
+        // A failed handshake closes no session (a session may still live on that address:port,
+        // RFC 6347 4.2.8).
+        if (!failure) this.emit('session-close', conn, reason);
       },
     };
   }

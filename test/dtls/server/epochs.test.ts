@@ -10,6 +10,7 @@ import { encodeAlert } from '../../../src/dtls/alert.js';
 import { encodeHandshake } from '../../../src/dtls/handshake/header.js';
 import { encodeRecord } from '../../../src/dtls/record.js';
 import { DtlsServer, type DtlsServerOptions, type HandshakeEvent } from '../../../src/dtls/server.js';
+import type { DtlsSession } from '../../../src/dtls/session.js';
 import { deriveSoftware } from '../../../src/keys/derive.js';
 import { CCM_8, RawUdpPeer, fullHandshake, handshakeRecord, plainAlerts, readHelloVerifyCookie, toFlight4, PskClientSession, clientHelloBody } from '../../helpers/dtls-raw.js';
 import { until } from '../../helpers/wait.js';
@@ -27,7 +28,7 @@ async function start(options: Partial<DtlsServerOptions> = {}) {
   const server = new DtlsServer({ pskLookup: async (id) => [{ psk: psk(id.toString()), tag: 'k' }], ...options });
   cleanups.push(() => server.close());
   const { port } = await server.listen(0, '127.0.0.1');
-  server.on('data', (address: string, p: number, data: Buffer) => server.send(address, p, Buffer.concat([Buffer.from('echo:'), data])));
+  server.on('session-data', (session: DtlsSession, data: Buffer) => session.send(Buffer.concat([Buffer.from('echo:'), data])));
   const events: HandshakeEvent[] = [];
   server.on('handshake', (e: HandshakeEvent) => events.push(e));
   return { server, port, events };

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AlertDescription } from '../../../src/dtls/constants.js';
 import { connectDtls, DtlsClientError } from '../../../src/dtls/client.js';
 import { DtlsServer, type DtlsServerOptions } from '../../../src/dtls/server.js';
+import type { DtlsSession } from '../../../src/dtls/session.js';
 import { SourceRateLimiter, sourceKey } from '../../../src/dtls/rate-limit.js';
 import { deriveSoftware } from '../../../src/keys/derive.js';
 import { SoftwareResolver } from '../../../src/keys/software.js';
@@ -166,7 +167,7 @@ describe('graceful stop', () => {
   it('drops new ClientHellos after stopAccepting, while an established session still talks', async () => {
     const { server, port } = await start({ resolver: real() });
     const got: Buffer[] = [];
-    server.on('data', (address: string, p: number, data: Buffer) => server.send(address, p, Buffer.concat([Buffer.from('echo:'), data])));
+    server.on('session-data', (session: DtlsSession, data: Buffer) => session.send(Buffer.concat([Buffer.from('echo:'), data])));
     const c = await connect(port, 'SN-live');
     c.session.on('data', (d: Buffer) => got.push(d));
     server.stopAccepting();

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DtlsClientSession } from '../../../src/dtls/client.js';
 import { ContentType } from '../../../src/dtls/constants.js';
 import type { DtlsServerOptions } from '../../../src/dtls/server.js';
+import type { DtlsSession } from '../../../src/dtls/session.js';
 import { startSoftwareDtlsServer, testPsk } from '../../helpers/software-dtls-server.js';
 import { until } from '../../helpers/wait.js';
 
@@ -19,7 +20,7 @@ afterEach(async () => {
 
 async function start(options: Partial<DtlsServerOptions> = {}) {
   const { server, port } = await startSoftwareDtlsServer(cleanups, options);
-  server.on('data', (address: string, p: number, data: Buffer) => server.send(address, p, Buffer.concat([Buffer.from('echo:'), data])));
+  server.on('session-data', (session: DtlsSession, data: Buffer) => session.send(Buffer.concat([Buffer.from('echo:'), data])));
   return { server, port };
 }
 
