@@ -124,6 +124,9 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
     const hint = code === 'EADDRINUSE' ? ` (another server already listens on udp/${port}: stop it, or choose another port with --port / COAP_PSK_PORT)` : '';
     throw new UserError(`cannot listen on ${host}:${port}: ${code ?? (e as Error).message}${hint}`);
   }
+  // Signals are handled before the "serving" line: whoever reads it as ready may press Ctrl-C.
+  if (offers) await offerTakeoverFrom(server, host, port, logger, () => exit(logger, 0));
+  if (options.handleSignals !== false) installShutdown(server, logger, offers, options.takeover === true);
   logger.info(
     {
       host: bound.address,
@@ -135,8 +138,6 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
     worker ? 'worker serving' : 'coap-psk serving CoAP over DTLS 1.2 PSK',
   );
   worker?.serving(server, bound.port);
-  if (offers) await offerTakeoverFrom(server, host, port, logger, () => exit(logger, 0));
-  if (options.handleSignals !== false) installShutdown(server, logger, offers, options.takeover === true);
   if (options.autoInitDev && config.keys.mode === 'pkcs11' && config.keys.devDefault) {
     const hint = await firstRunHint(source, config.keys.encoding, bound);
     // Last on the screen, after the "serving" lines that pino-pretty writes from its worker
@@ -164,11 +165,11 @@ async function servePrimary(config: ReturnType<typeof resolveConfig>, workers: n
     throw new UserError(`cannot listen on ${host}:${port}: ${e.code ?? e.message}`);
   });
   if (!primary) return; // a worker could not start; it said why, and the exit status is set
+  if (handleSignals) installPrimarySignals(primary, logger);
   logger.info(
     { host, port: primary.port, workers, ...(primary.ops ? { metrics: `http://${primary.ops.address}:${primary.ops.port}/metrics` } : {}) },
     'coap-psk serving CoAP over DTLS 1.2 PSK',
   );
-  if (handleSignals) installPrimarySignals(primary, logger);
 }
 
 /** SIGTERM / SIGINT: close once, exit 0; a second signal or a stuck close exits 1 after the timeout. */
