@@ -91,8 +91,8 @@ export interface CoapPskServerOptions {
 export interface CoapOptions {
   /**
    * Bytes of replies kept for CoAP duplicate detection over all sessions (a repeated CON gets
-   * the same reply, its handler does not run again), oldest first out. Default 32 MiB: about
-   * 150,000 small replies, at 10,000 requests/s 15 s of them.
+   * the same reply, its handler does not run again), oldest first out. Default 16 MiB: about
+   * 160,000 small replies, at 10,000 requests/s 16 s of them (src/coap/dedup.ts).
    */
   replyCacheBytes?: number;
   /** Observe relations per DTLS session at most. Default 16. */

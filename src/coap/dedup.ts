@@ -1,133 +1,143 @@
 /**
- * Duplicate detection (RFC 7252 4.5): every request's Message ID is remembered per session for
+ * Duplicate detection (RFC 7252 4.5): a request's Message ID is remembered per session for
  * EXCHANGE_LIFETIME (CON) or NON_LIFETIME (NON), with the reply it got, so that a retransmitted
  * CON gets the same reply and its handler never runs twice.
  *
- * The bound is in bytes over all sessions (replies plus a fixed overhead per entry), not a count:
- * the oldest entries go first. The order is a queue beside the per-session Maps, so evicting
- * never walks a Map (see CONTRIBUTING's pitfalls).
+ * Memory is the bound, set in bytes over all sessions, and it holds no object per request: the
+ * entries are slots of one ring of typed arrays, the replies are copied into one ring of bytes,
+ * and both are written over oldest first. A request costs no allocation here, so nothing of it
+ * is left for the garbage collector to promote and sweep: under 10,000 requests/s the previous
+ * design, an object and a Map slot per request, kept the server's RSS ~90 MiB higher than the
+ * same load with no reply cache (`npm run bench -- --soak`).
  *
- * Replies are copied into shared slabs instead of kept as Buffers of their own: a Buffer of its
- * own is an ArrayBuffer, its backing store and a view, ~200 bytes of heap besides its bytes
- * (measured, 200,000 entries with 14-byte replies: 350 bytes of heap per entry, 150 with the
- * slab, and 480 against ~315 bytes of RSS). Entries are added and
- * evicted in about the same order, so a slab is released soon after its last entry goes.
+ * Each session keeps the slots of its last EXCHANGES_PER_SESSION requests, which is where its
+ * duplicates are looked for. A client has at most NSTART (default 1, RFC 7252 4.7) interactions
+ * outstanding, and a retransmission is of an outstanding one, so the window covers every
+ * duplicate of a client with NSTART up to that number; the lookup stays a scan of that many.
+ *
+ * An entry is a number: the request's sequence number in the ring (0, 1, 2, ...). Its slot is
+ * `seq % capacity`, and it is live while the slot still holds that sequence number and has not
+ * expired. A reply lives at an absolute position of the byte ring, and is readable until the
+ * ring has written a full lap past it.
  */
 import type { SessionState } from './session-state.js';
 
 /** RFC 7252 4.8.2 with the default transmission parameters. */
 export const EXCHANGE_LIFETIME_MS = 247_000;
 export const NON_LIFETIME_MS = 145_000;
-/**
- * What an entry costs besides its reply's bytes: the object, its Map slot, its queue slot
- * (measured with 200,000 entries over 1,000 sessions: ~150 bytes of heap each).
- */
-export const ENTRY_OVERHEAD_BYTES = 160;
-/** Replies are copied into slabs of this size; a larger reply than SLAB_BYTES / 8 keeps its own. */
-const SLAB_BYTES = 64 * 1024;
+/** The requests of one session looked at for duplicates: NSTART up to this is covered. */
+export const EXCHANGES_PER_SESSION = 8;
+/** What a slot costs besides its reply: session number, Message ID, expiry, sequence, reply position and length. */
+export const SLOT_BYTES = 8 + 2 + 8 + 8 + 8 + 4;
+/** The reply size the bound is split for: a slot's share of the byte ring (a piggybacked ACK is typically 10-60 bytes). */
+const AVERAGE_REPLY_BYTES = 64;
+/** Not an entry (what `find` returns for a new Message ID, and `add` with a bound of 0). */
+export const NO_ENTRY = -1;
 
-export class DedupEntry {
-  /** Where the reply sent (piggybacked response, empty ACK of a separate one) is kept; undefined while none is. */
-  private slab: Buffer | undefined = undefined;
-  private at = 0;
-  private length = 0;
-  bytes = ENTRY_OVERHEAD_BYTES;
-  /** Set when the entry no longer counts (its session ended): skipped when it leaves the queue. */
-  dead = false;
-
-  constructor(readonly state: SessionState, readonly messageId: number, readonly expires: number) {}
-
-  /** The reply sent, for a duplicate (a view made only then), or undefined while none is. */
-  get reply(): Buffer | undefined {
-    return this.slab?.subarray(this.at, this.at + this.length);
-  }
-
-  keep(slab: Buffer | undefined, at: number, length: number): void {
-    this.slab = slab;
-    this.at = at;
-    this.length = length;
-  }
+/** What a session holds of the cache: a number of its own and the sequence numbers of its last requests. */
+export class SessionDedup {
+  readonly seqs: number[] = new Array<number>(EXCHANGES_PER_SESSION).fill(NO_ENTRY);
+  next = 0;
+  constructor(readonly id: number) {}
 }
 
 export class DedupCache {
-  private queue: DedupEntry[] = [];
-  private head = 0;
-  private used = 0;
-  private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-  private slabAt = 0;
+  private readonly capacity: number;
+  private readonly sessionOf: Float64Array;
+  private readonly messageIdOf: Uint16Array;
+  private readonly expiresAt: Float64Array;
+  private readonly seqOf: Float64Array;
+  /** Absolute position of the reply in the byte ring, or -1 while none is kept. */
+  private readonly replyAt: Float64Array;
+  private readonly replyLength: Uint32Array;
+  private readonly ring: Buffer;
+  private seq = 0;
+  /** Absolute position of the next reply byte: its offset in `ring` is `written % ring.length`. */
+  private written = 0;
+  private sessions = 0;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(maxBytes: number) {
+    this.capacity = Math.floor(maxBytes / (SLOT_BYTES + AVERAGE_REPLY_BYTES));
+    const n = this.capacity;
+    this.sessionOf = new Float64Array(n);
+    this.messageIdOf = new Uint16Array(n);
+    this.expiresAt = new Float64Array(n);
+    this.seqOf = new Float64Array(n).fill(NO_ENTRY);
+    this.replyAt = new Float64Array(n);
+    this.replyLength = new Uint32Array(n);
+    this.ring = Buffer.allocUnsafeSlow(n === 0 ? 0 : maxBytes - n * SLOT_BYTES);
+  }
 
+  /** What the ring holds at most: the slots and the bytes of replies, allocated as they are first written. */
   get bytes(): number {
-    return this.used;
+    return Math.min(this.seq, this.capacity) * SLOT_BYTES + Math.min(this.written, this.ring.length);
   }
 
+  /** Slots written so far, at most the capacity (some may have expired). */
   get entries(): number {
-    return this.queue.length - this.head;
+    return Math.min(this.seq, this.capacity);
   }
 
-  /** The live entry for this Message ID, or undefined (expired entries count as absent). */
-  find(state: SessionState, messageId: number, now: number): DedupEntry | undefined {
-    const e = state.dedup.get(messageId);
-    return e !== undefined && e.expires > now ? e : undefined;
-  }
-
-  add(state: SessionState, messageId: number, lifetimeMs: number, now: number): DedupEntry {
-    const entry = new DedupEntry(state, messageId, now + lifetimeMs);
-    state.dedup.set(messageId, entry);
-    this.queue.push(entry);
-    this.used += entry.bytes;
-    this.evict(now);
-    return entry;
-  }
-
-  /** Records the reply an entry answers its duplicates with. */
-  setReply(entry: DedupEntry, reply: Buffer): void {
-    if (entry.dead) return;
-    const bytes = ENTRY_OVERHEAD_BYTES + reply.length;
-    this.used += bytes - entry.bytes;
-    entry.bytes = bytes;
-    this.keep(entry, reply);
-    if (this.used > this.maxBytes) this.evict(0);
-  }
-
-  private keep(entry: DedupEntry, reply: Buffer): void {
-    if (reply.length > SLAB_BYTES / 8) return entry.keep(reply, 0, reply.length);
-    if (this.slabAt + reply.length > SLAB_BYTES) {
-      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-      this.slabAt = 0;
+  /** The live entry of this session for this Message ID, or NO_ENTRY. */
+  find(state: SessionState, messageId: number, now: number): number {
+    const d = state.dedup;
+    if (d === undefined) return NO_ENTRY;
+    for (const seq of d.seqs) {
+      if (seq === NO_ENTRY) continue;
+      const slot = seq % this.capacity;
+      if (this.seqOf[slot] === seq && this.messageIdOf[slot] === messageId && this.sessionOf[slot] === d.id && this.expiresAt[slot]! > now) return seq;
     }
-    reply.copy(this.slab, this.slabAt);
-    entry.keep(this.slab, this.slabAt, reply.length);
-    this.slabAt += reply.length;
+    return NO_ENTRY;
   }
 
-  /** A session ended: its entries stop counting now; their queue slots go as they come up. */
+  add(state: SessionState, messageId: number, lifetimeMs: number, now: number): number {
+    if (this.capacity === 0) return NO_ENTRY;
+    const d = (state.dedup ??= new SessionDedup(++this.sessions));
+    const seq = this.seq++;
+    const slot = seq % this.capacity;
+    this.seqOf[slot] = seq;
+    this.sessionOf[slot] = d.id;
+    this.messageIdOf[slot] = messageId;
+    this.expiresAt[slot] = now + lifetimeMs;
+    this.replyAt[slot] = -1;
+    d.seqs[d.next] = seq;
+    d.next = (d.next + 1) % EXCHANGES_PER_SESSION;
+    return seq;
+  }
+
+  /** The reply an entry answered with (a view, made only for a duplicate), or undefined while none is kept. */
+  reply(seq: number): Buffer | undefined {
+    if (seq === NO_ENTRY) return undefined;
+    const slot = seq % this.capacity;
+    const at = this.replyAt[slot]!;
+    if (this.seqOf[slot] !== seq || at < 0 || this.written > at + this.ring.length) return undefined;
+    const offset = at % this.ring.length;
+    return this.ring.subarray(offset, offset + this.replyLength[slot]!);
+  }
+
+  /**
+   * Records the reply an entry answers its duplicates with. A reply that does not fit before
+   * the ring's end starts the next lap; one larger than an eighth of the ring is not kept (a
+   * CoAP datagram is far smaller than that under any useful bound).
+   */
+  setReply(seq: number, reply: Buffer): void {
+    if (seq === NO_ENTRY) return;
+    const slot = seq % this.capacity;
+    if (this.seqOf[slot] !== seq) return;
+    const size = this.ring.length;
+    if (reply.length > size / 8) {
+      this.replyAt[slot] = -1;
+      return;
+    }
+    if ((this.written % size) + reply.length > size) this.written += size - (this.written % size);
+    reply.copy(this.ring, this.written % size);
+    this.replyAt[slot] = this.written;
+    this.replyLength[slot] = reply.length;
+    this.written += reply.length;
+  }
+
+  /** A session ended: its entries are forgotten (their slots go as the ring comes round). */
   dropSession(state: SessionState): void {
-    for (const e of state.dedup.values()) {
-      if (e.dead) continue;
-      e.dead = true;
-      e.keep(undefined, 0, 0);
-      this.used -= e.bytes;
-    }
-    state.dedup.clear();
-  }
-
-  /** Expired entries from the head, then the oldest ones while over the byte bound. */
-  private evict(now: number): void {
-    const q = this.queue;
-    while (this.head < q.length) {
-      const e = q[this.head]!;
-      if (!e.dead && e.expires > now && this.used <= this.maxBytes) break;
-      this.head++;
-      if (e.dead) continue;
-      e.dead = true;
-      this.used -= e.bytes;
-      if (e.state.dedup.get(e.messageId) === e) e.state.dedup.delete(e.messageId);
-    }
-    if (this.head > 1024 && this.head * 2 > q.length) {
-      this.queue = q.slice(this.head);
-      this.head = 0;
-    }
+    state.dedup = undefined;
   }
 }

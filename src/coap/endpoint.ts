@@ -15,7 +15,7 @@
  * empty ACK, and the answer follows as a separate CON (RFC 7252 5.2.2).
  */
 import { acceptBlock1, Block1Budget, dropAssemblies } from './block.js';
-import { DedupCache, EXCHANGE_LIFETIME_MS, NON_LIFETIME_MS } from './dedup.js';
+import { DedupCache, EXCHANGE_LIFETIME_MS, NON_LIFETIME_MS, NO_ENTRY } from './dedup.js';
 import { CoapRequest, CoapResponse, type ExchangeContext } from './exchange.js';
 import { emptyMessage, encodeMessage, MessageType, parseMessage, peekHeader, type CoapMessage, type CoapOption } from './message.js';
 import { acknowledge, DEFAULT_RETRANSMIT, dropOutgoing, resetOutgoing, type RetransmitParams } from './messaging.js';
@@ -26,7 +26,7 @@ import { SessionState } from './session-state.js';
 import type { CoapTransport, PeerIdentity } from './transport.js';
 
 export interface CoapEndpointOptions {
-  /** Bytes of replies (and entry overhead) kept for duplicate detection, over all sessions. Default 32 MiB. */
+  /** Bytes of replies (and entry overhead) kept for duplicate detection, over all sessions. Default 16 MiB. */
   replyCacheBytes?: number;
   /** Observe relations per session at most; a registration beyond it is answered without Observe. Default 16. */
   maxObserveRelations?: number;
@@ -43,7 +43,7 @@ export interface CoapEndpointOptions {
 }
 
 export const COAP_DEFAULTS = {
-  replyCacheBytes: 32 * 1024 * 1024,
+  replyCacheBytes: 16 * 1024 * 1024,
   maxObserveRelations: 16,
   maxBlock1Body: 1024 * 1024,
   maxBlock1Total: 64 * 1024 * 1024,
@@ -195,11 +195,12 @@ export class CoapEndpoint implements ExchangeContext {
     const now = this.clock;
     const con = msg.type === MessageType.CON;
     const seen = this.dedup.find(state, msg.messageId, now);
-    if (seen !== undefined) {
+    if (seen !== NO_ENTRY) {
       // A duplicate (RFC 7252 4.5): the same reply again; the handler does not run again.
       if (!con) return;
-      if (seen.reply !== undefined) state.send(seen.reply);
-      else this.pendingResponseOf(seen.messageId, state)?.acknowledgeNow();
+      const reply = this.dedup.reply(seen);
+      if (reply !== undefined) state.send(reply);
+      else this.pendingResponseOf(msg.messageId, state)?.acknowledgeNow();
       return;
     }
     const entry = this.dedup.add(state, msg.messageId, con ? EXCHANGE_LIFETIME_MS : NON_LIFETIME_MS, now);
@@ -245,7 +246,7 @@ export class CoapEndpoint implements ExchangeContext {
   private block1(
     state: SessionState,
     msg: CoapMessage,
-    entry: ReturnType<DedupCache['add']>,
+    entry: number,
     req: CoapRequest,
     res: CoapResponse,
     raw: Buffer,
@@ -288,7 +289,7 @@ export class CoapEndpoint implements ExchangeContext {
   }
 
   /** An answer of the layer itself, without the router: piggybacked on the ACK, or NON. */
-  private answer(state: SessionState, msg: CoapMessage, entry: ReturnType<DedupCache['add']>, code: number, options = NO_OPTIONS): void {
+  private answer(state: SessionState, msg: CoapMessage, entry: number, code: number, options = NO_OPTIONS): void {
     const con = msg.type === MessageType.CON;
     const datagram = encodeMessage(con ? MessageType.ACK : MessageType.NON, code, con ? msg.messageId : state.nextMessageId(), msg.token, options, undefined);
     this.dedup.setReply(entry, datagram);

@@ -7,7 +7,7 @@
  * larger than the client's block size (RFC 7959).
  */
 import { block2Slice, MAX_SZX } from './block.js';
-import type { DedupCache, DedupEntry } from './dedup.js';
+import { NO_ENTRY, type DedupCache } from './dedup.js';
 import { codeText, emptyMessage, encodeMessage, MessageType, sortOptions, type CoapMessage, type CoapOption } from './message.js';
 import { sendConfirmable, type RetransmitParams } from './messaging.js';
 import { ObserveRelation, type RelationOwner } from './observe.js';
@@ -172,7 +172,7 @@ export class CoapResponse implements RelationOwner {
     private readonly ctx: ExchangeContext,
     private readonly state: SessionState,
     readonly request: CoapRequest,
-    private readonly entry: DedupEntry | undefined,
+    private readonly entry: number,
   ) {}
 
   /** True once the first message of the response has been sent. */
@@ -253,7 +253,7 @@ export class CoapResponse implements RelationOwner {
     if (this.started || this.acked || !this.request.confirmable) return;
     this.acked = true;
     const ack = emptyMessage(MessageType.ACK, this.request.messageId);
-    if (this.entry !== undefined) this.ctx.dedup.setReply(this.entry, ack);
+    if (this.entry !== NO_ENTRY) this.ctx.dedup.setReply(this.entry, ack);
     this.state.send(ack);
   }
 
@@ -329,11 +329,11 @@ export class CoapResponse implements RelationOwner {
     if (!req.confirmable) {
       const mid = this.state.nextMessageId();
       const datagram = encodeMessage(MessageType.NON, code, mid, req.token, opts, body);
-      if (this.entry !== undefined) this.ctx.dedup.setReply(this.entry, datagram);
+      if (this.entry !== NO_ENTRY) this.ctx.dedup.setReply(this.entry, datagram);
       this.state.send(datagram);
     } else if (!this.acked) {
       const datagram = encodeMessage(MessageType.ACK, code, req.messageId, req.token, opts, body);
-      if (this.entry !== undefined) this.ctx.dedup.setReply(this.entry, datagram);
+      if (this.entry !== NO_ENTRY) this.ctx.dedup.setReply(this.entry, datagram);
       this.state.send(datagram);
     } else {
       const mid = this.state.nextMessageId();

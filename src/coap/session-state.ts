@@ -5,14 +5,14 @@
  * device that reboots onto the same address and port starts with nothing of its predecessor.
  */
 import type { Block1Assembly } from './block.js';
-import type { DedupEntry } from './dedup.js';
+import type { SessionDedup } from './dedup.js';
 import type { OutgoingCon } from './messaging.js';
 import type { ObserveRelation } from './observe.js';
 import type { CoapTransport, PeerIdentity } from './transport.js';
 
 export class SessionState {
-  /** Requests seen, by Message ID (RFC 7252 4.5). */
-  readonly dedup = new Map<number, DedupEntry>();
+  /** Its last requests in the reply cache (RFC 7252 4.5), from its first request on. */
+  dedup: SessionDedup | undefined = undefined;
   /** Our CON messages (separate responses, notifications) awaiting an ACK, by Message ID. */
   readonly outgoing = new Map<number, OutgoingCon>();
   /** Observe relations by token (hex), RFC 7641 3.1. */

@@ -174,7 +174,7 @@ export const configSchema = z.strictObject({
   }),
   coap: z.strictObject({
     replyCacheBytes: count(0, 4 * 1024 ** 3).optional()
-      .meta(meta({ env: ['COAP_PSK_COAP_REPLY_CACHE_BYTES'], flag: 'reply-cache-bytes', kind: 'int', description: 'bytes of replies kept for duplicate detection, all sessions (default 33554432)' })),
+      .meta(meta({ env: ['COAP_PSK_COAP_REPLY_CACHE_BYTES'], flag: 'reply-cache-bytes', kind: 'int', description: 'bytes of replies kept for duplicate detection, all sessions (default 16777216)' })),
     replyCacheEntries: count(0, 10_000_000).optional()
       .meta(meta({ env: ['COAP_PSK_COAP_REPLY_CACHE_ENTRIES'], flag: 'reply-cache-entries', kind: 'int', description: 'deprecated: reply-cache-bytes = 400 × this, when reply-cache-bytes is not set' })),
     maxObserveRelations: count(0, 100_000).optional()
