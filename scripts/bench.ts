@@ -395,6 +395,9 @@ async function main(): Promise<void> {
       const port = p.port;
       const target = oursTarget(port);
       const sessions = await establishAll(target, P.isoSessions, 'I-');
+      // Warmed as every server is before it is measured: a fresh process's first requests are
+      // compiled on the spot, and a 3-s window of 600 requests puts those in its p99.
+      await warmRequests(sessions, WHOAMI);
       const rate = ISOLATION_RATE;
       results.ours.isoAlone = await runRequests(sessions, WHOAMI, { seconds: P.isoSeconds / 2, concurrency: 0, ratePerSecond: rate });
       // The handshakes come from a process of their own (on the generator core): made here,
