@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { UserError } from '../errors.js';
+import type { DtlsSession } from '../dtls/session.js';
 import type { Logger } from '../log.js';
 import type { CoapPskServer } from '../server.js';
 import { reusePortSupported } from './support.js';
@@ -17,7 +18,12 @@ export async function listenByTakeover(server: CoapPskServer, host: string, port
   if (!reusePortSupported()) throw new UserError(`--takeover needs Node.js 22.12 or later (dgram reusePort); this is Node.js ${process.versions.node}`);
   if (port === 0) throw new UserError('--takeover needs the listener port of the running server (listener.port is 0)');
   let bound: { address: string; port: number } | undefined;
-  const sessions = await takeOver(takeoverSocketPath(host, port), server.dtls, async () => {
+  // The CoAP state rides beside each session (src/coap/handover.ts); the relations' handlers run once ready is sent.
+  const app = {
+    restore: (session: DtlsSession, state: Buffer) => void server.coap.restoreState(session, state),
+    resume: () => server.coap.resumeRestored(),
+  };
+  const sessions = await takeOver(takeoverSocketPath(host, port), { dtls: server.dtls, app }, async () => {
     bound = await server.listen(port, host, { reusePort: true, deferOps: true });
   }, logger);
   await server.startOps();
@@ -55,6 +61,10 @@ export async function offerTakeoverFrom(server: CoapPskServer, host: string, por
         await server.router.drain(ms);
       },
       close: () => server.close(),
+      app: {
+        export: (session) => server.coap.exportState(session),
+        failed: () => server.coap.skipAfterFailedHandover(),
+      },
     }, logger, exit);
   } catch (e) {
     // Serving goes on; only the graceful restart is unavailable, and the log says why.

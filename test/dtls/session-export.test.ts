@@ -116,18 +116,20 @@ describe('DTLS session export / import', () => {
     expect(await request(c, 8)).toBe('2.05 SN-REPLAY');
   });
 
-  it('refuses malformed state and a CID it cannot serve yet', () => {
-    expect(parseSessions(Buffer.from([2, 0, 0, 0, 0]))).toBeUndefined();
+  const session = {
+    address: '127.0.0.1', port: 5683, cipherSuite: 0xc0a8, extendedMasterSecret: true, encryptThenMac: false,
+    masterSecret: Buffer.alloc(48, 1), clientRandom: Buffer.alloc(32, 2), serverRandom: Buffer.alloc(32, 3),
+    identity: Buffer.from('SN1'), pskTag: 'k1', lastActivity: 1_700_000_000_000,
+    records: { readEpoch: 1, writeEpoch: 1, writeSeq: 7, window: { highest: 9, bits: [0x3ff, 0] as [number, number] } },
+  };
+
+  it('format 1 (of the previous version) is still read; unknown formats and malformed state are refused, and a CID in format 1', () => {
+    expect(parseSessions(Buffer.from([3, 0, 0, 0, 0]))).toBeUndefined();
     expect(parseSessions(Buffer.from([1, 0, 0, 0, 1]))).toBeUndefined();
     expect(parseSessions(Buffer.from([1, 0, 0, 0, 0]))).toEqual([]);
-    const session = {
-      address: '127.0.0.1', port: 5683, cipherSuite: 0xc0a8, extendedMasterSecret: true, encryptThenMac: false,
-      masterSecret: Buffer.alloc(48, 1), clientRandom: Buffer.alloc(32, 2), serverRandom: Buffer.alloc(32, 3),
-      identity: Buffer.from('SN1'), pskTag: 'k1', lastActivity: 1_700_000_000_000,
-      records: { readEpoch: 1, writeEpoch: 1, writeSeq: 7, window: { highest: 9, bits: [0x3ff, 0] as [number, number] } },
-    };
-    const bytes = encodeSessions([session]);
-    expect(parseSessions(bytes)).toEqual([session]);
+    expect(parseSessions(Buffer.from([2, 0, 0, 0, 0]))).toEqual([]);
+    const bytes = encodeSessions([session], 1);
+    expect(parseSessions(bytes)).toEqual([{ ...session, appState: undefined }]);
     // The same session with a one-byte own CID (RFC 9146): the slot's length byte, then the CID.
     const body = bytes.subarray(7);
     const withCid = Buffer.concat([bytes.subarray(0, 5), Buffer.from([0, body.length + 1]), body.subarray(0, body.length - 2), Buffer.from([1, 0xaa, 0])]);
@@ -135,6 +137,18 @@ describe('DTLS session export / import', () => {
     expect(parseSessions(withCid)).toBeUndefined();
     // The same edit with an empty CID again parses: the refusal above is the CID's.
     const without = Buffer.concat([bytes.subarray(0, 5), Buffer.from([0, body.length]), body.subarray(0, body.length - 2), Buffer.from([0, 0])]);
-    expect(parseSessions(without)).toEqual([session]);
+    expect(parseSessions(without)).toEqual([{ ...session, appState: undefined }]);
+  });
+
+  it('format 2 is format 1 with a 24-bit session length and the opaque app_state at the end', () => {
+    const one = encodeSessions([session], 1);
+    const body = one.subarray(7);
+    const appState = Buffer.from('coap state', 'utf8');
+    const two = encodeSessions([{ ...session, appState }], 2);
+    const length = body.length + 3 + appState.length;
+    expect(two).toEqual(Buffer.concat([Buffer.from([2, 0, 0, 0, 1, 0, length >> 8, length & 0xff]), body, Buffer.from([0, 0, appState.length]), appState]));
+    expect(parseSessions(two)).toEqual([{ ...session, appState }]);
+    // A truncated app_state is malformed, not a shorter state.
+    expect(parseSessions(Buffer.concat([two.subarray(0, 7), Buffer.from([length - 1]), two.subarray(8, two.length - 1)]))).toBeUndefined();
   });
 });
