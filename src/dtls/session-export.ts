@@ -5,8 +5,9 @@
  *
  * Per session, the record layer's state (RFC 6347 4.1: read and write epoch, next write
  * sequence number, the read epoch's replay window, 4.1.2.6) and what re-derives its keys: suite,
- * master secret and both randoms (RFC 5246 6.3 key_block), the encrypt-then-MAC flag. Keys are
- * derived again on import rather than carried, so the format holds one secret per session.
+ * master secret and both randoms (RFC 5246 6.3 key_block), the encrypt-then-MAC flag, the
+ * Connection IDs (RFC 9146, format 2). Keys are derived again on import rather than carried, so
+ * the format holds one secret per session.
  *
  * The bytes hold every session's master secret: the caller seals them (takeover.ts) and zeroes
  * them after use. Format (ours, versions 1 and 2), all integers big-endian:
@@ -20,9 +21,11 @@
  *     uint16 read_epoch; uint16 write_epoch; uint48 next_write_seq
  *     uint48 window_highest_plus_one (0: nothing received yet); uint32 window_bits[2]
  *     uint48 last_activity (ms since 1970)
- *     opaque own_cid<0..255>; opaque peer_cid<0..255>   RFC 9146 slots: empty until CIDs are
- *                                                        negotiated (issue 13); import refuses
- *                                                        non-empty ones it cannot serve yet
+ *     opaque own_cid<0..255>; opaque peer_cid<0..255>   RFC 9146: the CID the peer's records
+ *                                                        carry to us, the one ours carry to it
+ *                                                        (empty: none). Format 1 has them empty
+ *                                                        (its writer did not export CID
+ *                                                        sessions); its reader refuses others
  *     format 2 only: opaque app_state<0..2^24-1>         what the layer above keeps of the
  *                                                        session (src/coap/handover.ts), opaque
  *                                                        here; empty: none
@@ -59,6 +62,9 @@ export interface ExportedSession {
   readonly pskTag: string;
   readonly records: RecordLayerSnapshot;
   readonly lastActivity: number;
+  /** RFC 9146: the CID the peer's records carry (we receive it), and the one ours carry. Format 2 only. */
+  readonly ownCid?: Buffer;
+  readonly peerCid?: Buffer;
   /** Format 2: the layer above's state of the session (opaque here); empty for none. */
   readonly appState?: Buffer;
 }
@@ -71,19 +77,22 @@ export interface AppStateHooks {
 }
 
 /**
- * The state of an established session, or undefined for one that is not (or has no keys, or
- * uses a Connection ID).
+ * The state of an established session, or undefined for one that is not (or has no keys, or,
+ * for format 1, uses a Connection ID).
  * `writeSeqGap`: the importer's first write sequence number is this far past ours, so that
  * records this side still sends afterwards never share a number (an AEAD nonce) with its.
  */
-export function exportSession(conn: Connection, writeSeqGap = 0): ExportedSession | undefined {
+export function exportSession(conn: Connection, writeSeqGap = 0, format: ExportFormat = CURRENT_FORMAT): ExportedSession | undefined {
   const r = conn.session;
   const records = conn.exportRecords();
   if (!r || !records) return undefined;
-  // Format version 1 has no CID in it yet: a session that negotiated one is not handed over
-  // (its device handshakes again) rather than carried on in a form its records cannot reach.
-  if (conn.cid.readCid !== undefined || conn.cid.writeCid !== undefined) return undefined;
+  // Format 1 has no CID in it: a session that negotiated one is not handed over (its device
+  // handshakes again) rather than carried on in a form its records cannot reach.
+  const { readCid, writeCid } = conn.cid;
+  if (format === 1 && (readCid !== undefined || writeCid !== undefined)) return undefined;
   return {
+    ...(readCid ? { ownCid: readCid } : {}),
+    ...(writeCid ? { peerCid: writeCid } : {}),
     address: conn.address,
     port: conn.port,
     cipherSuite: r.cipherSuite,
@@ -103,7 +112,7 @@ export function exportSession(conn: Connection, writeSeqGap = 0): ExportedSessio
 export function importSession(server: DtlsServer, s: ExportedSession): Connection | undefined {
   const suite = CIPHER_SUITES.get(s.cipherSuite);
   if (!suite) return undefined;
-  return server.adopt(s.address, s.port, (conn) => {
+  return server.adopt(s.address, s.port, { readCid: s.ownCid, writeCid: s.peerCid }, (conn) => {
     const keys = deriveKeyBlock(s.masterSecret, s.clientRandom, s.serverRandom, suite);
     const opts = { encryptThenMac: s.encryptThenMac };
     // The server reads what the client writes and writes with the server's keys (RFC 5246 6.3).
@@ -160,7 +169,7 @@ export function parseSessions(buf: Buffer): ExportedSession[] | undefined {
 export function exportServerSessions(server: DtlsServer, writeSeqGap = 0, format: ExportFormat = CURRENT_FORMAT, app: AppStateHooks = {}): { bytes: Buffer; count: number } {
   const sessions: ExportedSession[] = [];
   for (const conn of server.establishedSessions()) {
-    const s = exportSession(conn, writeSeqGap);
+    const s = exportSession(conn, writeSeqGap, format);
     if (!s) continue;
     const appState = format === 2 ? app.export?.(conn) : undefined;
     sessions.push(appState && appState.length <= MAX_APP_STATE ? { ...s, appState } : s);
@@ -207,8 +216,8 @@ function encodeOne(s: ExportedSession, format: ExportFormat): Buffer {
     u16(s.records.readEpoch),
     u16(s.records.writeEpoch),
     tail,
-    u8(0), // own_cid: none yet
-    u8(0), // peer_cid: none yet
+    vector(1, format === 2 && s.ownCid ? s.ownCid : Buffer.alloc(0), 0, 255, 'own_cid'),
+    vector(1, format === 2 && s.peerCid ? s.peerCid : Buffer.alloc(0), 0, 255, 'peer_cid'),
     ...(format === 2 ? [vector(3, s.appState ?? Buffer.alloc(0), 0, MAX_APP_STATE, 'app_state')] : []),
   ]);
 }
@@ -231,12 +240,16 @@ function parseOne(buf: Buffer, format: ExportFormat): ExportedSession | undefine
     const highest = r.u48() - 1;
     const bits: [number, number] = [r.u16() * 0x10000 + r.u16(), r.u16() * 0x10000 + r.u16()];
     const lastActivity = r.u48();
-    // CID sessions cannot be served before CID routing exists here: refuse rather than misroute.
-    if (r.vector(1, 0, 255).length !== 0 || r.vector(1, 0, 255).length !== 0) malformed();
+    const ownCid = r.vector(1, 0, 255);
+    const peerCid = r.vector(1, 0, 255);
+    // Format 1 never carried a CID: one there is not a state this code wrote.
+    if (format === 1 && (ownCid.length !== 0 || peerCid.length !== 0)) malformed();
     const appState = format === 2 ? ownCopy(r.vector(3, 0, MAX_APP_STATE)) : undefined;
     r.end();
     return {
       address, port, cipherSuite, masterSecret, clientRandom, serverRandom, identity, pskTag, lastActivity, appState,
+      ...(ownCid.length > 0 ? { ownCid: ownCopy(ownCid) } : {}),
+      ...(peerCid.length > 0 ? { peerCid: ownCopy(peerCid) } : {}),
       extendedMasterSecret: (flags & FLAG_EMS) !== 0,
       encryptThenMac: (flags & FLAG_ETM) !== 0,
       records: { readEpoch, writeEpoch, writeSeq, window: { highest, bits } },

@@ -1,10 +1,12 @@
 /**
  * Graceful restart (issue 14, item 3), real processes on loopback: `coap-psk serve` with 200
  * established sessions (the project's DTLS client, one UDP socket and source port each), each
- * observing GET /value (RFC 7641; half registered with CON, half with NON); a second
+ * observing GET /value (RFC 7641; half registered with CON, half with NON), half of them with
+ * a Connection ID (RFC 9146, the project's CID client: a CID of their own or an empty one); a second
  * `coap-psk serve --takeover` takes them over and the first exits 0; every device's request
  * before and after is answered, the new process logs no handshake, and every device's
- * notifications go on from the new process on its token with fresher Observe numbers. Then a
+ * notifications go on from the new process on its token with fresher Observe numbers; the CID
+ * devices then change their source port and are still answered, by CID. Then a
  * successor that dies after receiving the sealed state, before acknowledging, leaves the
  * server serving every device, still without a handshake. Needs dgram reusePort (Node 24 in CI).
  */
@@ -35,6 +37,18 @@ interface Device {
   /** The token of its Observe registration; every message with a 4-byte token lands in `notes`. */
   token: Buffer;
   notes: Notification[];
+  /** RFC 9146: the device asked for a Connection ID (see cidOf). */
+  cid: boolean;
+}
+
+/**
+ * Every 4th device offers a Connection ID of its own (4 bytes), every 4th from the second on
+ * an empty one (it sends the server's CID but wants none back): both kinds of CID session.
+ */
+function cidOf(index: number): Buffer | undefined {
+  if (index % 4 === 0) return Buffer.from([0xc1, 0xd0, index >> 8, index & 0xff]);
+  if (index % 4 === 1) return Buffer.alloc(0);
+  return undefined;
 }
 
 interface Server {
@@ -85,20 +99,34 @@ function start(args: string[], until: RegExp): Promise<Server> {
   });
 }
 
-async function connect(serial: string): Promise<Device> {
+async function openSocket(d: { session: DtlsClientSession }): Promise<dgram.Socket> {
   const socket = dgram.createSocket('udp4');
   await new Promise<void>((resolve) => socket.connect(port, LOOPBACK, resolve));
-  const session = new DtlsClientSession({ identity: serial, psk: deriveSoftware(MASTER, Buffer.from(serial, 'utf8')) }, (d) => socket.send(d));
+  socket.on('message', (m) => d.session.onDatagram(m));
+  socket.on('error', () => {});
+  return socket;
+}
+
+/** A NAT rebinding: the device's records leave from a new source port from now on. */
+async function rebind(d: Device): Promise<void> {
+  const old = d.socket;
+  d.socket = await openSocket(d);
+  old.close();
+}
+
+async function connect(serial: string, connectionId?: Buffer): Promise<Device> {
   const token = Buffer.from(createHash('sha256').update(serial).digest().subarray(0, 4));
-  const notes: Notification[] = [];
+  const device = { serial, token, notes: [] as Notification[], cid: connectionId !== undefined } as Device;
+  const psk = deriveSoftware(MASTER, Buffer.from(serial, 'utf8'));
+  device.session = new DtlsClientSession({ identity: serial, psk, ...(connectionId ? { connectionId } : {}) }, (d) => device.socket.send(d));
+  device.socket = await openSocket(device);
+  const session = device.session;
   session.on('data', (d: Buffer) => {
     const n = (d[0]! & 0x0f) === 4 ? parseNotification(d) : undefined;
     if (!n) return;
-    notes.push(n);
+    device.notes.push(n);
     if (n.type === 0) session.send(coapAck(n.messageId)); // a CON notification (RFC 7252 4.2)
   });
-  socket.on('message', (m) => session.onDatagram(m));
-  socket.on('error', () => {});
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${serial}: handshake timeout`)), 20_000);
     session.once('established', () => {
@@ -107,7 +135,7 @@ async function connect(serial: string): Promise<Device> {
     });
     session.start();
   });
-  return { serial, session, socket, token, notes };
+  return device;
 }
 
 /** CON GET /whoami, retransmitted (bounded) as a device would; the reply's payload, or undefined. */
@@ -235,8 +263,12 @@ describe.skipIf(NO_REUSE_PORT)(`graceful restart: serve --takeover${SKIP_REASON}
   it(`${DEVICES} sessions go on with the new process, none handshakes again, the old exits 0`, async () => {
     const old = await start([], /"msg":"coap-psk serving/);
     for (let i = 0; i < DEVICES; i += 20) {
-      devices.push(...(await Promise.all(Array.from({ length: Math.min(20, DEVICES - i) }, (_, j) => connect(`SN-TAKE-${i + j}`)))));
+      devices.push(...(await Promise.all(Array.from({ length: Math.min(20, DEVICES - i) }, (_, j) => connect(`SN-TAKE-${i + j}`, cidOf(i + j))))));
     }
+    const cidDevices = devices.filter((d) => d.cid);
+    expect(cidDevices.length).toBe(DEVICES / 2);
+    // The server answered each offer with a CID of its own: records to it carry that CID.
+    expect(cidDevices.filter((d) => d.session.connectionIds.write?.length !== 6).map((d) => d.serial)).toEqual([]);
     expect(new Set(devices.map((d) => d.socket.address().port)).size).toBe(DEVICES);
     expect(await everyDevice(1)).toEqual([]);
     expect(handshakesIn(await logged(old, (l) => handshakesIn(l) >= DEVICES))).toBe(DEVICES);
@@ -254,6 +286,12 @@ describe.skipIf(NO_REUSE_PORT)(`graceful restart: serve --takeover${SKIP_REASON}
     expect(fresh.log()).toContain(`"sessions":${DEVICES},"observeRelations":${DEVICES}`);
     expect(fresh.log()).not.toContain('did not say done');
     expect(await everyDevice(2)).toEqual([]);
+    // NAT rebinding after the takeover: the CID finds each session in the new process (RFC 9146 6).
+    const portsBefore = cidDevices.map((d) => d.socket.address().port);
+    for (const d of cidDevices) await rebind(d);
+    expect(cidDevices.filter((d, i) => d.socket.address().port === portsBefore[i]).map((d) => d.serial)).toEqual([]);
+    expect(await everyDevice(5)).toEqual([]);
+    expect((await logged(fresh, (l) => (l.match(/"msg":"peer address changed"/g) ?? []).length >= cidDevices.length)).match(/"msg":"peer address changed"/g)?.length).toBe(cidDevices.length);
     // The new process's handlers stand: its POST /bump reaches all 200 relations, once each.
     // (its value starts from v0 again: the application's state is its own).
     expect(await bump(0x7001)).toBe(`2.04 v1 ${DEVICES}`);

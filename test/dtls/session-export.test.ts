@@ -140,7 +140,7 @@ describe('DTLS session export / import', () => {
     expect(parseSessions(without)).toEqual([{ ...session, appState: undefined }]);
   });
 
-  it('format 2 is format 1 with a 24-bit session length and the opaque app_state at the end', () => {
+  it('format 2 is format 1 with a 24-bit session length, the CIDs in their slots and the opaque app_state at the end', () => {
     const one = encodeSessions([session], 1);
     const body = one.subarray(7);
     const appState = Buffer.from('coap state', 'utf8');
@@ -148,6 +148,12 @@ describe('DTLS session export / import', () => {
     const length = body.length + 3 + appState.length;
     expect(two).toEqual(Buffer.concat([Buffer.from([2, 0, 0, 0, 1, 0, length >> 8, length & 0xff]), body, Buffer.from([0, 0, appState.length]), appState]));
     expect(parseSessions(two)).toEqual([{ ...session, appState }]);
+    // RFC 9146: the CIDs take their slots (length byte, CID) in format 2.
+    const withCids = encodeSessions([{ ...session, ownCid: Buffer.from('a1a2a3a4a5a6', 'hex'), peerCid: Buffer.from('b1b2', 'hex'), appState }], 2);
+    const cidLength = length + 6 + 2;
+    expect(withCids).toEqual(Buffer.concat([Buffer.from([2, 0, 0, 0, 1, 0, cidLength >> 8, cidLength & 0xff]), body.subarray(0, body.length - 2),
+      Buffer.from('06a1a2a3a4a5a602b1b2', 'hex'), Buffer.from([0, 0, appState.length]), appState]));
+    expect(parseSessions(withCids)).toEqual([{ ...session, ownCid: Buffer.from('a1a2a3a4a5a6', 'hex'), peerCid: Buffer.from('b1b2', 'hex'), appState }]);
     // A truncated app_state is malformed, not a shorter state.
     expect(parseSessions(Buffer.concat([two.subarray(0, 7), Buffer.from([length - 1]), two.subarray(8, two.length - 1)]))).toBeUndefined();
   });
