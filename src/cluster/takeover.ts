@@ -144,7 +144,12 @@ async function handOver(socket: net.Socket, source: TakeoverSource, logger: Logg
     // The new process died, hung or misbehaved: it may have bound the port and sent records.
     socket.destroy();
     for (const conn of dtls.establishedSessions()) conn.skipWriteSequence(WRITE_SEQ_GAP + FAILED_TAKEOVER_SKIP);
-    source.app?.failed();
+    try {
+      source.app?.failed();
+    } catch (e) {
+      // Serving goes on below whatever failed here: the held datagrams must not stay held.
+      logger.error({ err: e instanceof Error ? e.message : String(e) }, 'takeover: after the failed hand-over');
+    }
     for (const d of dtls.takeHeld()) dtls.onDatagram(d.msg, d.address, d.port);
     logger.error({ sessions: count, why: ready ? `frame ${ready.type}` : 'no ready in time or channel closed' }, 'takeover failed; still serving');
     return false;

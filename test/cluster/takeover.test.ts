@@ -121,11 +121,16 @@ async function connect(serial: string, connectionId?: Buffer): Promise<Device> {
   device.session = new DtlsClientSession({ identity: serial, psk, ...(connectionId ? { connectionId } : {}) }, (d) => device.socket.send(d));
   device.socket = await openSocket(device);
   const session = device.session;
+  const conSeen = new Set<number>();
   session.on('data', (d: Buffer) => {
     const n = (d[0]! & 0x0f) === 4 ? parseNotification(d) : undefined;
     if (!n) return;
+    // A CON notification is acknowledged (RFC 7252 4.2); one whose ACK was late comes again with
+    // the same Message ID (4.5: a duplicate, acknowledged again, not a new notification).
+    if (n.type === 0) session.send(coapAck(n.messageId));
+    if (n.type === 0 && conSeen.has(n.messageId)) return;
+    if (n.type === 0) conSeen.add(n.messageId);
     device.notes.push(n);
-    if (n.type === 0) session.send(coapAck(n.messageId)); // a CON notification (RFC 7252 4.2)
   });
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${serial}: handshake timeout`)), 20_000);
