@@ -295,7 +295,8 @@ export class DtlsServer extends EventEmitter {
   /**
    * A session handed over by another process: `restore` makes the fresh Connection the
    * established session; it is then served as if its handshake had run here ('session-open',
-   * no 'handshake' event). Undefined when `restore` refused it.
+   * no 'handshake' event), found by its CID too when it has one. Undefined when `restore`
+   * refused it, or its CID cannot be served here.
    */
   adopt(address: string, port: number, cid: CidUse, restore: (conn: Connection) => boolean): Connection | undefined {
     // Records find a CID session by the CID in their header, parsed at this server's CID length
