@@ -7,7 +7,8 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DtlsClientSession } from '../../src/dtls/client.js';
-import { encodeSessions, exportServerSessions, importServerSessions, parseSessions } from '../../src/dtls/session-export.js';
+import { encodeSessions, exportServerSessions, importServerSessions, importSession, parseSessions } from '../../src/dtls/session-export.js';
+import { DtlsServer } from '../../src/dtls/server.js';
 import { createServer, type CoapPskServer } from '../../src/server.js';
 import { SoftwareResolver } from '../../src/keys/software.js';
 import { deriveSoftware } from '../../src/keys/derive.js';
@@ -138,6 +139,18 @@ describe('DTLS session export / import', () => {
     // The same edit with an empty CID again parses: the refusal above is the CID's.
     const without = Buffer.concat([bytes.subarray(0, 5), Buffer.from([0, body.length]), body.subarray(0, body.length - 2), Buffer.from([0, 0])]);
     expect(parseSessions(without)).toEqual([{ ...session, appState: undefined }]);
+  });
+
+  it('a CID session is imported only at this server\'s CID length and for a CID not yet taken', () => {
+    const server = new DtlsServer({ pskLookup: async () => ({ refused: 'unknown_psk_identity' as const }) });
+    const own = Buffer.from('a1a2a3a4a5a6', 'hex'); // 6 bytes: the default dtls.cidLength
+    const copy = () => ({ ...session, masterSecret: Buffer.alloc(48, 1) });
+    expect(importSession(server, { ...copy(), ownCid: Buffer.from('a1a2a3a4', 'hex') })).toBeUndefined();
+    const conn = importSession(server, { ...copy(), ownCid: own, peerCid: Buffer.from('b1b2', 'hex') });
+    expect(conn?.cid).toEqual({ readCid: own, writeCid: Buffer.from('b1b2', 'hex') });
+    expect(server.cidSessionCount).toBe(1);
+    expect(importSession(server, { ...copy(), port: 5684, ownCid: own })).toBeUndefined();
+    expect(server.sessionCount).toBe(1);
   });
 
   it('format 2 is format 1 with a 24-bit session length, the CIDs in their slots and the opaque app_state at the end', () => {
