@@ -184,11 +184,10 @@ export interface TakeoverTarget {
  */
 export async function takeOver(path: string, target: TakeoverTarget, bind: () => Promise<void>, logger: Logger, timeoutMs = 10_000): Promise<number> {
   let asked = await askForState(path, CURRENT_FORMAT, timeoutMs);
-  if (asked === 'refused') {
-    logger.warn({ format: 1 }, 'takeover: the running server speaks format 1 only: DTLS sessions go on, their CoAP state (Observe relations) does not');
-    asked = await askForState(path, 1, timeoutMs);
-  }
+  // (A server busy with another takeover closes the channel too: then format 1 is refused as well.)
+  if (asked === 'refused') asked = await askForState(path, 1, timeoutMs);
   if (asked === 'refused') throw new UserError('takeover: the running server sent no session state');
+  if (asked.format === 1) logger.warn({ format: 1 }, 'takeover: the running server speaks format 1 only: DTLS sessions go on, their CoAP state (Observe relations) does not');
   const { socket, frames, bytes } = asked;
   try {
     const imported = importServerSessions(target.dtls, bytes, target.app);
@@ -220,7 +219,7 @@ export async function takeOver(path: string, target: TakeoverTarget, bind: () =>
  * hello in `format`, then the state frame opened. 'refused': the channel closed without one
  * (an older server refuses a format it does not know that way). Other failures throw.
  */
-async function askForState(path: string, format: ExportFormat, timeoutMs: number): Promise<'refused' | { socket: net.Socket; frames: FrameQueue; bytes: Buffer }> {
+async function askForState(path: string, format: ExportFormat, timeoutMs: number): Promise<'refused' | { socket: net.Socket; frames: FrameQueue; bytes: Buffer; format: ExportFormat }> {
   const socket = await connectUnix(path);
   try {
     const frames = frameQueue(socket);
@@ -240,7 +239,7 @@ async function askForState(path: string, format: ExportFormat, timeoutMs: number
     const bytes = key && open(key, state.payload.subarray(ID_LENGTH + PUBLIC_KEY_LENGTH), additionalData(format, id, oldPublic, own.publicKey));
     key?.fill(0);
     if (!bytes) throw new UserError('takeover: the session state does not authenticate');
-    return { socket, frames, bytes };
+    return { socket, frames, bytes, format };
   } catch (e) {
     socket.destroy();
     throw e;
