@@ -19,6 +19,7 @@ import { installPrimarySignals, runPrimary } from '../cluster/primary.js';
 import { reusePortSupported, workerCount } from '../cluster/support.js';
 import { clusterWorker, type WorkerRole } from '../cluster/worker.js';
 import { assertPortFree, listenByTakeover, offerTakeoverFrom, restartByTakeover } from '../cluster/takeover-serve.js';
+import { holdPidFile, writePidFile } from './pid-file.js';
 
 export interface ServeOptions {
   /** Parsed flags by name (commander's camelCase or the flag's own spelling). */
@@ -79,6 +80,8 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
   });
   const print = options.out ?? ((t: string) => process.stdout.write(t));
   const { host, port } = config.listener;
+  // Workers leave the PID file to their primary: the supervisor's main process.
+  const pidFile = worker ? undefined : config.listener.pidFile;
   let server: CoapPskServer;
   try {
     server = await createServer({
@@ -108,7 +111,8 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
   const offers = !worker && options.handleSignals !== false && port !== 0 && reusePortSupported();
   let bound;
   try {
-    if (options.takeover) bound = await listenByTakeover(server, host, port, logger);
+    // A successor names itself in the PID file before it says ready: before the old one exits.
+    if (options.takeover) bound = await listenByTakeover(server, host, port, logger, () => pidFile && holdPidFile(pidFile));
     else if (offers) {
       await assertPortFree(host, port);
       bound = await server.listen(port, host, { reusePort: true });
@@ -125,7 +129,19 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
     throw new UserError(`cannot listen on ${host}:${port}: ${code ?? (e as Error).message}${hint}`);
   }
   // Signals are handled before the "serving" line: whoever reads it as ready may press Ctrl-C.
-  if (offers) await offerTakeoverFrom(server, host, port, logger, () => exit(logger, 0));
+  // Once the port is ours: a second start that fails EADDRINUSE never touches the running one's file.
+  if (pidFile && !options.takeover) {
+    try {
+      holdPidFile(pidFile);
+    } catch (e) {
+      await server.close();
+      throw e;
+    }
+  }
+  // A takeover that failed half-way: the successor may have named itself there; this one serves on.
+  if (offers) await offerTakeoverFrom(server, host, port, logger, () => exit(logger, 0), () => {
+    if (pidFile) writePidFile(pidFile);
+  });
   if (options.handleSignals !== false) installShutdown(server, logger, offers, options.takeover === true);
   logger.info(
     {
@@ -165,6 +181,7 @@ async function servePrimary(config: ReturnType<typeof resolveConfig>, workers: n
     throw new UserError(`cannot listen on ${host}:${port}: ${e.code ?? e.message}`);
   });
   if (!primary) return; // a worker could not start; it said why, and the exit status is set
+  if (config.listener.pidFile) holdPidFile(config.listener.pidFile);
   if (handleSignals) installPrimarySignals(primary, logger);
   logger.info(
     { host, port: primary.port, workers, ...(primary.ops ? { metrics: `http://${primary.ops.address}:${primary.ops.port}/metrics` } : {}) },

@@ -6,23 +6,34 @@
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { UserError } from '../errors.js';
+import type { DtlsSession } from '../dtls/session.js';
 import type { Logger } from '../log.js';
 import type { CoapPskServer } from '../server.js';
 import { reusePortSupported } from './support.js';
 import { offerTakeover, takeOver } from './takeover.js';
 import { takeoverSocketPath } from './takeover-channel.js';
 
-/** `serve --takeover`: the sessions first, then the UDP port (SO_REUSEPORT), then the metrics port the old one let go. */
-export async function listenByTakeover(server: CoapPskServer, host: string, port: number, logger: Logger): Promise<{ address: string; port: number }> {
+/**
+ * `serve --takeover`: the sessions first, then the UDP port (SO_REUSEPORT), then the metrics
+ * port the old one let go. `bound` runs once the port is bound, before the old process is told
+ * ready (the PID file is rewritten there).
+ */
+export async function listenByTakeover(server: CoapPskServer, host: string, port: number, logger: Logger, bound?: () => void): Promise<{ address: string; port: number }> {
   if (!reusePortSupported()) throw new UserError(`--takeover needs Node.js 22.12 or later (dgram reusePort); this is Node.js ${process.versions.node}`);
   if (port === 0) throw new UserError('--takeover needs the listener port of the running server (listener.port is 0)');
-  let bound: { address: string; port: number } | undefined;
-  const sessions = await takeOver(takeoverSocketPath(host, port), server.dtls, async () => {
-    bound = await server.listen(port, host, { reusePort: true, deferOps: true });
+  let address: { address: string; port: number } | undefined;
+  // The CoAP state rides beside each session (src/coap/handover.ts); the relations' handlers run once ready is sent.
+  const app = {
+    restore: (session: DtlsSession, state: Buffer) => void server.coap.restoreState(session, state),
+    resume: () => server.coap.resumeRestored(),
+  };
+  const sessions = await takeOver(takeoverSocketPath(host, port), { dtls: server.dtls, app }, async () => {
+    address = await server.listen(port, host, { reusePort: true, deferOps: true });
+    bound?.();
   }, logger);
   await server.startOps();
   logger.info({ sessions }, 'takeover complete');
-  return bound!;
+  return address!;
 }
 
 /**
@@ -45,8 +56,11 @@ export async function assertPortFree(host: string, port: number): Promise<void> 
   }));
 }
 
-/** The old side: offers the sessions on the listener's channel; `exit` ends the process once they are handed over. */
-export async function offerTakeoverFrom(server: CoapPskServer, host: string, port: number, logger: Logger, exit: () => void): Promise<void> {
+/**
+ * The old side: offers the sessions on the listener's channel; `exit` ends the process once they
+ * are handed over, `failed` runs when a takeover failed half-way (this process serves on).
+ */
+export async function offerTakeoverFrom(server: CoapPskServer, host: string, port: number, logger: Logger, exit: () => void, failed?: () => void): Promise<void> {
   try {
     const path = takeoverSocketPath(host, port);
     await offerTakeover(path, {
@@ -55,6 +69,13 @@ export async function offerTakeoverFrom(server: CoapPskServer, host: string, por
         await server.router.drain(ms);
       },
       close: () => server.close(),
+      app: {
+        export: (session) => server.coap.exportState(session),
+        failed: () => {
+          server.coap.skipAfterFailedHandover();
+          failed?.();
+        },
+      },
     }, logger, exit);
   } catch (e) {
     // Serving goes on; only the graceful restart is unavailable, and the log says why.

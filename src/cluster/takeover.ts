@@ -1,17 +1,18 @@
 /**
  * Graceful restart (docs/graceful-restart.md), single process: the running server (old)
  * listens on a local channel (takeover-channel.ts); `coap-psk serve --takeover` (new) connects,
- * receives the established DTLS sessions sealed under a key the two agree on
- * (takeover-seal.ts), imports them, binds the same UDP port (SO_REUSEPORT) and says ready; the
- * old one forwards the datagrams it held meanwhile, lets go of its socket and exits.
+ * receives the established DTLS sessions, each with the layer above's state (the CoAP state,
+ * src/coap/handover.ts), sealed under a key the two agree on (takeover-seal.ts), imports them,
+ * binds the same UDP port (SO_REUSEPORT) and says ready; the old one forwards the datagrams it
+ * held meanwhile, lets go of its socket and exits.
  *
  *   new                                   old
- *   hello(version, pub_new)        -->
+ *   hello(format, pub_new)         -->
  *                                         hold datagrams; export sessions (write seq + GAP)
  *                                  <--    state(id, pub_old, sealed sessions)
  *   import; bind udp (reusePort)
  *   ready                          -->
- *                                         drain handlers; drop sessions silently; close socket
+ *   resume Observe relations              drain handlers; drop sessions silently; close socket
  *                                  <--    datagram* (held ones), done
  *   serve; bind metrics                   exit 0
  *
@@ -24,14 +25,14 @@
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
-import { exportServerSessions, importServerSessions } from '../dtls/session-export.js';
+import { CURRENT_FORMAT, exportServerSessions, importServerSessions, type AppStateHooks, type ExportFormat } from '../dtls/session-export.js';
+import type { DtlsSession } from '../dtls/session.js';
 import type { DtlsServer } from '../dtls/server.js';
 import type { Logger } from '../log.js';
 import { UserError } from '../errors.js';
 import { decodeDatagram, encodeDatagram, encodeFrame, FrameType, readFrames, type Frame } from './takeover-channel.js';
 import { ephemeralKey, open, seal, sealingKey } from './takeover-seal.js';
 
-const VERSION = 1;
 const ID_LENGTH = 16;
 const PUBLIC_KEY_LENGTH = 32;
 /**
@@ -61,10 +62,16 @@ export interface TakeoverSource {
   drain(ms: number): Promise<void>;
   /** Everything but the sessions: metrics port, key resolver, timers. */
   close(): Promise<void>;
+  /** The layer above's state per session (format 2), and what it does after a failed hand-over. */
+  readonly app?: {
+    export(session: DtlsSession): Buffer | undefined;
+    failed(): void;
+  };
 }
 
-function additionalData(id: Buffer, oldPublic: Buffer, newPublic: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`coap-psk takeover v${VERSION}`, 'utf8'), id, oldPublic, newPublic]);
+/** The hello's version is the session state's format (session-export.ts): the successor asks for one. */
+function additionalData(format: ExportFormat, id: Buffer, oldPublic: Buffer, newPublic: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`coap-psk takeover v${format}`, 'utf8'), id, oldPublic, newPublic]);
 }
 
 /**
@@ -109,9 +116,11 @@ export async function offerTakeover(
 async function handOver(socket: net.Socket, source: TakeoverSource, logger: Logger, timeouts: TakeoverTimeouts, stopListening: () => void): Promise<boolean> {
   const frames = frameQueue(socket);
   const hello = await frames.next(timeouts.readyMs);
-  if (!hello || hello.type !== FrameType.hello || hello.payload.length !== 1 + PUBLIC_KEY_LENGTH || hello.payload[0] !== VERSION) {
+  const format = hello?.payload[0];
+  if (!hello || hello.type !== FrameType.hello || hello.payload.length !== 1 + PUBLIC_KEY_LENGTH || (format !== 1 && format !== 2)) {
+    // A newer successor that asked for a format unknown here asks again in an older one.
     socket.destroy();
-    logger.warn('takeover: a connection that did not say hello; ignored');
+    logger.warn({ format }, 'takeover: a connection that did not say hello in a format known here; ignored');
     return false;
   }
   const newPublic = Buffer.from(hello.payload.subarray(1));
@@ -124,17 +133,23 @@ async function handOver(socket: net.Socket, source: TakeoverSource, logger: Logg
   }
   const dtls = source.dtls;
   dtls.hold(MAX_HELD, MAX_HELD_BYTES);
-  const { bytes, count } = exportServerSessions(dtls, WRITE_SEQ_GAP);
-  const sealed = seal(key, bytes, additionalData(id, own.publicKey, newPublic));
+  const { bytes, count } = exportServerSessions(dtls, WRITE_SEQ_GAP, format, source.app);
+  const sealed = seal(key, bytes, additionalData(format, id, own.publicKey, newPublic));
   bytes.fill(0);
   key.fill(0);
-  logger.info({ sessions: count }, 'takeover: sessions sealed and sent to the new process');
+  logger.info({ sessions: count, format }, 'takeover: sessions sealed and sent to the new process');
   socket.write(encodeFrame(FrameType.state, Buffer.concat([id, own.publicKey, sealed])));
   const ready = await frames.next(timeouts.readyMs);
   if (!ready || ready.type !== FrameType.ready) {
     // The new process died, hung or misbehaved: it may have bound the port and sent records.
     socket.destroy();
     for (const conn of dtls.establishedSessions()) conn.skipWriteSequence(WRITE_SEQ_GAP + FAILED_TAKEOVER_SKIP);
+    try {
+      source.app?.failed();
+    } catch (e) {
+      // Serving goes on below whatever failed here: the held datagrams must not stay held.
+      logger.error({ err: e instanceof Error ? e.message : String(e) }, 'takeover: after the failed hand-over');
+    }
     for (const d of dtls.takeHeld()) dtls.onDatagram(d.msg, d.address, d.port);
     logger.error({ sessions: count, why: ready ? `frame ${ready.type}` : 'no ready in time or channel closed' }, 'takeover failed; still serving');
     return false;
@@ -151,33 +166,37 @@ async function handOver(socket: net.Socket, source: TakeoverSource, logger: Logg
   return true;
 }
 
+/** What the new side imports into: the DTLS server, and the layer above's state (CoAP, handover.ts). */
+export interface TakeoverTarget {
+  readonly dtls: DtlsServer;
+  readonly app?: AppStateHooks & {
+    /** Runs once `ready` is sent: the relations restored go on (their handlers run again). */
+    resume?(): number;
+  };
+}
+
 /**
- * New side: takes the sessions of the server listening on `path` into `dtls`. `bind` binds
+ * New side: takes the sessions of the server listening on `path` into `target`. `bind` binds
  * the UDP port (with reusePort) once they are imported; the returned promise resolves when the
  * old process has let go (or its channel closed after ready), with the number of sessions.
+ * A server of the previous version (format 1 only) closes the channel on a format-2 hello:
+ * it is asked again in format 1, whose sessions carry no CoAP state.
  */
-export async function takeOver(path: string, dtls: DtlsServer, bind: () => Promise<void>, logger: Logger, timeoutMs = 10_000): Promise<number> {
-  const socket = await connectUnix(path);
+export async function takeOver(path: string, target: TakeoverTarget, bind: () => Promise<void>, logger: Logger, timeoutMs = 10_000): Promise<number> {
+  let asked = await askForState(path, CURRENT_FORMAT, timeoutMs);
+  // (A server busy with another takeover closes the channel too: then format 1 is refused as well.)
+  if (asked === 'refused') asked = await askForState(path, 1, timeoutMs);
+  if (asked === 'refused') throw new UserError('takeover: the running server sent no session state');
+  if (asked.format === 1) logger.warn({ format: 1 }, 'takeover: the running server speaks format 1 only: DTLS sessions go on, their CoAP state (Observe relations) does not');
+  const { socket, frames, bytes } = asked;
   try {
-    const frames = frameQueue(socket);
-    const own = ephemeralKey();
-    socket.write(encodeFrame(FrameType.hello, Buffer.concat([Buffer.from([VERSION]), own.publicKey])));
-    const state = await frames.next(timeoutMs);
-    if (!state || state.type !== FrameType.state || state.payload.length < ID_LENGTH + PUBLIC_KEY_LENGTH) {
-      throw new UserError('takeover: the running server sent no session state');
-    }
-    const id = state.payload.subarray(0, ID_LENGTH);
-    const oldPublic = state.payload.subarray(ID_LENGTH, ID_LENGTH + PUBLIC_KEY_LENGTH);
-    const key = sealingKey(own, oldPublic, Buffer.concat([id, oldPublic, own.publicKey]));
-    const bytes = key && open(key, state.payload.subarray(ID_LENGTH + PUBLIC_KEY_LENGTH), additionalData(id, oldPublic, own.publicKey));
-    key?.fill(0);
-    if (!bytes) throw new UserError('takeover: the session state does not authenticate');
-    const imported = importServerSessions(dtls, bytes);
+    const imported = importServerSessions(target.dtls, bytes, target.app);
     bytes.fill(0);
     if (imported === undefined) throw new UserError('takeover: the session state is malformed');
     await bind();
     socket.write(encodeFrame(FrameType.ready, Buffer.alloc(0)));
-    logger.info({ sessions: imported }, 'takeover: sessions imported, serving');
+    const observing = target.app?.resume?.() ?? 0;
+    logger.info({ sessions: imported, observeRelations: observing }, 'takeover: sessions imported, serving');
     // The datagrams the old process held, until it is done (bounded: it exits after its drain).
     for (;;) {
       const f = await frames.next(timeoutMs);
@@ -188,7 +207,7 @@ export async function takeOver(path: string, dtls: DtlsServer, bind: () => Promi
       }
       if (f.type === FrameType.done) break;
       const d = f.type === FrameType.datagram ? decodeDatagram(f.payload) : undefined;
-      if (d) dtls.onDatagram(d.msg, d.address, d.port);
+      if (d) target.dtls.onDatagram(d.msg, d.address, d.port);
     }
     return imported;
   } finally {
@@ -196,8 +215,45 @@ export async function takeOver(path: string, dtls: DtlsServer, bind: () => Promi
   }
 }
 
+/**
+ * hello in `format`, then the state frame opened. 'refused': the channel closed without one
+ * (an older server refuses a format it does not know that way). Other failures throw.
+ */
+async function askForState(path: string, format: ExportFormat, timeoutMs: number): Promise<'refused' | { socket: net.Socket; frames: FrameQueue; bytes: Buffer; format: ExportFormat }> {
+  const socket = await connectUnix(path);
+  try {
+    const frames = frameQueue(socket);
+    const own = ephemeralKey();
+    socket.write(encodeFrame(FrameType.hello, Buffer.concat([Buffer.from([format]), own.publicKey])));
+    const state = await frames.next(timeoutMs);
+    if (!state && frames.closed) {
+      socket.destroy();
+      return 'refused';
+    }
+    if (!state || state.type !== FrameType.state || state.payload.length < ID_LENGTH + PUBLIC_KEY_LENGTH) {
+      throw new UserError('takeover: the running server sent no session state');
+    }
+    const id = state.payload.subarray(0, ID_LENGTH);
+    const oldPublic = state.payload.subarray(ID_LENGTH, ID_LENGTH + PUBLIC_KEY_LENGTH);
+    const key = sealingKey(own, oldPublic, Buffer.concat([id, oldPublic, own.publicKey]));
+    const bytes = key && open(key, state.payload.subarray(ID_LENGTH + PUBLIC_KEY_LENGTH), additionalData(format, id, oldPublic, own.publicKey));
+    key?.fill(0);
+    if (!bytes) throw new UserError('takeover: the session state does not authenticate');
+    return { socket, frames, bytes, format };
+  } catch (e) {
+    socket.destroy();
+    throw e;
+  }
+}
+
+interface FrameQueue {
+  next(ms: number): Promise<Frame | undefined>;
+  /** True once the socket closed (next() then gives what was queued, then undefined at once). */
+  readonly closed: boolean;
+}
+
 /** Frames of a socket, awaited one at a time; undefined once it closed or the wait timed out. */
-function frameQueue(socket: net.Socket): { next(ms: number): Promise<Frame | undefined> } {
+function frameQueue(socket: net.Socket): FrameQueue {
   const queue: Frame[] = [];
   let waiter: ((f: Frame | undefined) => void) | undefined;
   let closed = false;
@@ -214,6 +270,9 @@ function frameQueue(socket: net.Socket): { next(ms: number): Promise<Frame | und
     waiter = undefined;
   });
   return {
+    get closed() {
+      return closed;
+    },
     next(ms) {
       const f = queue.shift();
       if (f || closed) return Promise.resolve(f);

@@ -19,6 +19,7 @@ import { DedupCache, EXCHANGE_LIFETIME_MS, NON_LIFETIME_MS, NO_ENTRY } from './d
 import { CoapRequest, CoapResponse, type ExchangeContext } from './exchange.js';
 import { emptyMessage, encodeMessage, MessageType, parseMessage, peekHeader, type CoapMessage, type CoapOption } from './message.js';
 import { acknowledge, DEFAULT_RETRANSMIT, dropOutgoing, resetOutgoing, type RetransmitParams } from './messaging.js';
+import { decodeSessionState, encodeSessionState, restoreRelations, skipAfterFailedHandover, type Resumable } from './handover.js';
 import { dropRelations, relationByNonMessageId } from './observe.js';
 import { decodeBlock, decodeUint, encodeBlock, encodeUint, findOption, firstUnknownCritical, OPTION } from './options.js';
 import type { Router, RouterLogger } from './router.js';
@@ -72,6 +73,8 @@ export class CoapEndpoint implements ExchangeContext {
   private waitingSince: number[] = [];
   private sweepTimer: NodeJS.Timeout | undefined;
   private clock = 0;
+  /** Relations handed over, whose handlers have not run again yet (resumeRestored). */
+  private resumable: Resumable[] = [];
 
   constructor(private readonly router: Router, options: CoapEndpointOptions = {}) {
     this.dedup = new DedupCache(options.replyCacheBytes ?? COAP_DEFAULTS.replyCacheBytes);
@@ -141,6 +144,45 @@ export class CoapEndpoint implements ExchangeContext {
     this.sweepTimer = undefined;
     this.waiting = [];
     this.waitingSince = [];
+  }
+
+  // --- graceful restart (handover.ts) ---
+
+  /** The CoAP state of a session, as the hand-over carries it; undefined for a session it has none of. */
+  exportState(transport: CoapTransport): Buffer | undefined {
+    const state = this.states.get(transport);
+    return state === undefined ? undefined : encodeSessionState(state);
+  }
+
+  /**
+   * A handed-over session's CoAP state (its session just opened here): its relations stand
+   * from now on, their handlers run at resumeRestored(). False for a blob that is malformed.
+   */
+  restoreState(transport: CoapTransport, blob: Buffer): boolean {
+    const state = this.states.get(transport);
+    const saved = decodeSessionState(blob);
+    if (state === undefined || saved === undefined) return false;
+    for (const r of restoreRelations(this, state, saved, this.maxRelations)) this.resumable.push(r);
+    return true;
+  }
+
+  /** Runs the registrations of the restored relations through the router again; how many ran. */
+  resumeRestored(): number {
+    const list = this.resumable;
+    this.resumable = [];
+    let n = 0;
+    for (const { req, res } of list) {
+      // Ended meanwhile: deregistered, reset, or its session closed.
+      if (res.ended) continue;
+      this.router.handle(req, res);
+      n++;
+    }
+    return n;
+  }
+
+  /** The hand-over failed half-way: Observe numbers and Message IDs go on past the new process's. */
+  skipAfterFailedHandover(): void {
+    for (const state of this.states.values()) skipAfterFailedHandover(state);
   }
 
   private drop(state: SessionState, reason: string): void {

@@ -124,6 +124,15 @@ export class CoapRequest {
     const v = this.option(name);
     return v === undefined ? undefined : decodeUint(v);
   }
+  /**
+   * The request as a message again, its whole body included, in memory of its own: what an
+   * Observe relation keeps of its registration (a graceful restart runs it again, handover.ts).
+   */
+  encodeAgain(): Buffer {
+    const m = this.message;
+    return encodeMessage(m.type, m.code, m.messageId, m.token, m.options, this.payload.length > 0 ? this.payload : undefined);
+  }
+
   optionStrings(name: OptionName | number): string[] {
     const n = optionNumber(name);
     const out: string[] = [];
@@ -248,6 +257,16 @@ export class CoapResponse implements RelationOwner {
     if (listeners !== undefined) for (const l of listeners) l(reason);
   }
 
+  /**
+   * A relation handed over by another process (handover.ts), owned by this response: the
+   * registration's answer went long ago, so the handler's first write() is a notification.
+   */
+  resumeRelation(relation: ObserveRelation): void {
+    this.started = true;
+    this.observing = true;
+    this.relation = relation;
+  }
+
   /** The handler did not answer within the piggyback delay: empty ACK now, the answer comes as CON. */
   acknowledgeNow(): void {
     if (this.started || this.acked || !this.request.confirmable) return;
@@ -306,7 +325,9 @@ export class CoapResponse implements RelationOwner {
     let extra: CoapOption | undefined;
     if (observe && code >> 5 === 2 && !this.state.closed) {
       const key = req.token.toString('hex');
-      const relation = new ObserveRelation(this.state, key, Buffer.from(req.token), req.confirmable, this, this.ctx.retransmit, this.ctx.now());
+      const registration = req.encodeAgain();
+      const token = registration.subarray(4, 4 + req.token.length);
+      const relation = new ObserveRelation(this.state, key, token, req.confirmable, this, this.ctx.retransmit, this.ctx.now(), registration);
       this.state.relations.set(key, relation);
       this.relation = relation;
       extra = relation.observeOption();

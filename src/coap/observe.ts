@@ -34,12 +34,17 @@ export class ObserveRelation {
   constructor(
     readonly state: SessionState,
     readonly tokenKey: string,
-    /** A copy: the request's token is a view into its datagram. */
+    /** A view into `registration`: the request's token is a view into its datagram. */
     readonly token: Buffer,
     readonly confirmable: boolean,
     private readonly owner: RelationOwner,
     private readonly params: RetransmitParams,
     now: number,
+    /**
+     * The registering request, encoded again into memory of its own (RFC 7252 3): what a
+     * graceful restart runs again in the new process (src/coap/handover.ts).
+     */
+    readonly registration: Buffer,
   ) {
     this.lastConAt = now;
   }
@@ -48,6 +53,25 @@ export class ObserveRelation {
   nextSequence(): number {
     this.seq = (this.seq + 1) & 0xffffff;
     return this.seq;
+  }
+
+  /** The last Observe value sent (or the one a hand-over continues above). */
+  get sequence(): number {
+    return this.seq;
+  }
+
+  /** When the last CON notification went (the 24 h rule of RFC 7641 4.5 counts from it). */
+  get lastConfirmableAt(): number {
+    return this.lastConAt;
+  }
+
+  /**
+   * A relation handed over by another process (handover.ts) goes on from its numbers: the next
+   * notification is `sequence` + 1, fresh for the client (RFC 7641 3.4, 4.4).
+   */
+  continueFrom(sequence: number, lastConAt: number): void {
+    this.seq = sequence & 0xffffff;
+    this.lastConAt = lastConAt;
   }
 
   observeOption(): CoapOption {

@@ -34,4 +34,13 @@ export class SessionState {
     this.mid = (this.mid + 1) & 0xffff;
     return this.mid;
   }
+
+  /** The last Message ID used; a hand-over continues above it (handover.ts). */
+  get lastMessageId(): number {
+    return this.mid;
+  }
+
+  continueMessageIds(last: number): void {
+    this.mid = last & 0xffff;
+  }
 }

@@ -39,7 +39,7 @@ export interface ConfigSources {
 export interface ResolvedConfig {
   /** The validated merge of every layer, without defaults (what was actually set). */
   raw: ServeConfig;
-  listener: { host: string; port: number };
+  listener: { host: string; port: number; pidFile?: string };
   keys: KeyConfig;
   /** Only the DTLS settings that were set; DtlsServer fills in the rest. */
   dtls: Partial<DtlsServerConfig>;
@@ -108,7 +108,7 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
   const raw = parsed.data;
   return {
     raw,
-    listener: { host: raw.listener.host ?? DEFAULT_HOST, port: raw.listener.port ?? DEFAULT_PORT },
+    listener: { host: raw.listener.host ?? DEFAULT_HOST, port: raw.listener.port ?? DEFAULT_PORT, ...(raw.listener.pidFile ? { pidFile: raw.listener.pidFile } : {}) },
     keys: loadKeys(raw, env, origins),
     dtls: dtlsOverrides(raw),
     metrics: { port: raw.metrics.port, host: raw.metrics.host ?? DEFAULT_METRICS_HOST },

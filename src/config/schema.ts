@@ -64,6 +64,8 @@ export const configSchema = z.strictObject({
     // 'int' kind: "auto" is not digits, so it reaches zod as the string it is.
     workers: z.union([z.literal('auto'), count(1, 1024)], { error: 'must be a number of worker processes (1 to 1024) or auto' }).optional()
       .meta(meta({ env: ['COAP_PSK_WORKERS'], flag: 'workers', kind: 'int', description: 'worker processes, each with its own socket on the port (Node ≥ 22.12 for more than 1), or auto: one per core (default 1)' })),
+    pidFile: z.string().min(1, 'must not be empty').optional()
+      .meta(meta({ env: ['COAP_PSK_PID_FILE'], flag: 'pid-file', kind: 'string', description: 'write the PID here while serving (a takeover successor writes its own; systemd PIDFile=)' })),
   }),
   keys: z.strictObject({
     pkcs11Module: z.string().min(1).optional()

@@ -261,6 +261,8 @@ export class Connection implements HandshakeHost, DtlsSession {
    */
   restoreEstablished(records: RecordLayer, result: HandshakeResult, lastActivity: number): void {
     if (this.state !== 'handshaking' || this.handshake) return;
+    // The CIDs the session settled before the hand-over (RFC 9146) go on in its records.
+    records.useCid(this.cid);
     this.records = records;
     this.establish(result);
     this.lastActivity = lastActivity;

@@ -295,14 +295,19 @@ export class DtlsServer extends EventEmitter {
   /**
    * A session handed over by another process: `restore` makes the fresh Connection the
    * established session; it is then served as if its handshake had run here ('session-open',
-   * no 'handshake' event). Undefined when `restore` refused it.
+   * no 'handshake' event), found by its CID too when it has one. Undefined when `restore`
+   * refused it, or its CID cannot be served here.
    */
-  adopt(address: string, port: number, restore: (conn: Connection) => boolean): Connection | undefined {
-    const conn = new Connection(address, port, this.connectionEvents(), this.config.mtu, 0);
+  adopt(address: string, port: number, cid: CidUse, restore: (conn: Connection) => boolean): Connection | undefined {
+    // Records find a CID session by the CID in their header, parsed at this server's CID length
+    // (RFC 9146 4): a CID of another length, or one already taken here, could not be reached.
+    const readKey = cid.readCid?.toString('latin1');
+    if (cid.readCid && (cid.readCid.length !== this.config.cidLength || this.byCid.has(readKey!))) return undefined;
+    const conn = new Connection(address, port, this.connectionEvents(), this.config.mtu, 0, cid);
     if (!restore(conn) || conn.state !== 'established') return undefined;
     this.connections.get(conn.key)?.close('replaced by a handed-over session', false);
     this.connections.set(conn.key, conn);
-    // Exported sessions carry no CID yet (session-export.ts refuses them), so no byCid entry.
+    if (readKey !== undefined) this.byCid.set(readKey, conn);
     this.established.add(conn);
     this.emit('session-open', conn);
     return conn;

@@ -5,13 +5,15 @@
  *
  * Per session, the record layer's state (RFC 6347 4.1: read and write epoch, next write
  * sequence number, the read epoch's replay window, 4.1.2.6) and what re-derives its keys: suite,
- * master secret and both randoms (RFC 5246 6.3 key_block), the encrypt-then-MAC flag. Keys are
- * derived again on import rather than carried, so the format holds one secret per session.
+ * master secret and both randoms (RFC 5246 6.3 key_block), the encrypt-then-MAC flag, the
+ * Connection IDs (RFC 9146, format 2). Keys are derived again on import rather than carried, so
+ * the format holds one secret per session.
  *
  * The bytes hold every session's master secret: the caller seals them (takeover.ts) and zeroes
- * them after use. Format (ours, version 1), all integers big-endian:
+ * them after use. Format (ours, versions 1 and 2), all integers big-endian:
  *
- *   uint8  format = 1; uint32 count; then per session, opaque session<1..2^16-1>:
+ *   uint8  format (1 or 2); uint32 count; then per session, opaque session<1..2^16-1> in
+ *   format 1, opaque session<1..2^24-1> in format 2:
  *     opaque address<1..255> (UTF-8 text); uint16 port
  *     uint16 cipher_suite; uint8 flags: bit 0 extended_master_secret, bit 1 encrypt_then_mac
  *     opaque master_secret[48]; opaque client_random[32]; opaque server_random[32]
@@ -19,9 +21,14 @@
  *     uint16 read_epoch; uint16 write_epoch; uint48 next_write_seq
  *     uint48 window_highest_plus_one (0: nothing received yet); uint32 window_bits[2]
  *     uint48 last_activity (ms since 1970)
- *     opaque own_cid<0..255>; opaque peer_cid<0..255>   RFC 9146 slots: empty until CIDs are
- *                                                        negotiated (issue 13); import refuses
- *                                                        non-empty ones it cannot serve yet
+ *     opaque own_cid<0..255>; opaque peer_cid<0..255>   RFC 9146: the CID the peer's records
+ *                                                        carry to us, the one ours carry to it
+ *                                                        (empty: none). Format 1 has them empty
+ *                                                        (its writer did not export CID
+ *                                                        sessions); its reader refuses others
+ *     format 2 only: opaque app_state<0..2^24-1>         what the layer above keeps of the
+ *                                                        session (src/coap/handover.ts), opaque
+ *                                                        here; empty: none
  */
 import { CIPHER_SUITES } from './ciphers/index.js';
 import type { Connection } from './connection.js';
@@ -30,10 +37,14 @@ import { MAX_SEQUENCE_NUMBER } from './record.js';
 import { RecordLayer, type RecordLayerSnapshot } from './record-layer.js';
 import type { HandshakeResult } from './server-handshake.js';
 import type { DtlsServer } from './server.js';
+import type { DtlsSession } from './session.js';
 import { MASTER_SECRET_LENGTH, ownCopy } from './session-state.js';
 import { decode, malformed, u16, u8, vector } from './wire.js';
 
-const FORMAT = 1;
+/** Format 1: the DTLS state only; format 2 adds the application's state per session. */
+export type ExportFormat = 1 | 2;
+export const CURRENT_FORMAT: ExportFormat = 2;
+const MAX_APP_STATE = 0xffffff - 0xffff;
 const RANDOM_LENGTH = 32;
 const FLAG_EMS = 1;
 const FLAG_ETM = 2;
@@ -51,22 +62,37 @@ export interface ExportedSession {
   readonly pskTag: string;
   readonly records: RecordLayerSnapshot;
   readonly lastActivity: number;
+  /** RFC 9146: the CID the peer's records carry (we receive it), and the one ours carry. Format 2 only. */
+  readonly ownCid?: Buffer;
+  readonly peerCid?: Buffer;
+  /** Format 2: the layer above's state of the session (opaque here); empty for none. */
+  readonly appState?: Buffer;
+}
+
+/** What the layer above adds to an exported session, and takes back on import. */
+export interface AppStateHooks {
+  export?(session: DtlsSession): Buffer | undefined;
+  /** Runs once the session is established here (its 'session-open' was emitted). */
+  restore?(session: DtlsSession, state: Buffer): void;
 }
 
 /**
- * The state of an established session, or undefined for one that is not (or has no keys, or
- * uses a Connection ID).
+ * The state of an established session, or undefined for one that is not (or has no keys, or,
+ * for format 1, uses a Connection ID).
  * `writeSeqGap`: the importer's first write sequence number is this far past ours, so that
  * records this side still sends afterwards never share a number (an AEAD nonce) with its.
  */
-export function exportSession(conn: Connection, writeSeqGap = 0): ExportedSession | undefined {
+export function exportSession(conn: Connection, writeSeqGap = 0, format: ExportFormat = CURRENT_FORMAT): ExportedSession | undefined {
   const r = conn.session;
   const records = conn.exportRecords();
   if (!r || !records) return undefined;
-  // Format version 1 has no CID in it yet: a session that negotiated one is not handed over
-  // (its device handshakes again) rather than carried on in a form its records cannot reach.
-  if (conn.cid.readCid !== undefined || conn.cid.writeCid !== undefined) return undefined;
+  // Format 1 has no CID in it: a session that negotiated one is not handed over (its device
+  // handshakes again) rather than carried on in a form its records cannot reach.
+  const { readCid, writeCid } = conn.cid;
+  if (format === 1 && (readCid !== undefined || writeCid !== undefined)) return undefined;
   return {
+    ...(readCid ? { ownCid: readCid } : {}),
+    ...(writeCid ? { peerCid: writeCid } : {}),
     address: conn.address,
     port: conn.port,
     cipherSuite: r.cipherSuite,
@@ -86,7 +112,7 @@ export function exportSession(conn: Connection, writeSeqGap = 0): ExportedSessio
 export function importSession(server: DtlsServer, s: ExportedSession): Connection | undefined {
   const suite = CIPHER_SUITES.get(s.cipherSuite);
   if (!suite) return undefined;
-  return server.adopt(s.address, s.port, (conn) => {
+  return server.adopt(s.address, s.port, { readCid: s.ownCid, writeCid: s.peerCid }, (conn) => {
     const keys = deriveKeyBlock(s.masterSecret, s.clientRandom, s.serverRandom, suite);
     const opts = { encryptThenMac: s.encryptThenMac };
     // The server reads what the client writes and writes with the server's keys (RFC 5246 6.3).
@@ -114,20 +140,23 @@ export function importSession(server: DtlsServer, s: ExportedSession): Connectio
   });
 }
 
-export function encodeSessions(sessions: readonly ExportedSession[]): Buffer {
+/** Format 1 carries no application state: `appState` is left out there. */
+export function encodeSessions(sessions: readonly ExportedSession[], format: ExportFormat = CURRENT_FORMAT): Buffer {
   const count = Buffer.alloc(4);
   count.writeUInt32BE(sessions.length);
-  return Buffer.concat([u8(FORMAT), count, ...sessions.map((s) => vector(2, encodeOne(s), 1, 0xffff, 'session'))]);
+  const lengthBytes = format === 1 ? 2 : 3;
+  return Buffer.concat([u8(format), count, ...sessions.map((s) => vector(lengthBytes, encodeOne(s, format), 1, lengthBytes === 2 ? 0xffff : 0xffffff, 'session'))]);
 }
 
-/** Undefined for anything malformed or of another format. Buffers returned are copies. */
+/** Undefined for anything malformed or of an unknown format. Buffers returned are copies. */
 export function parseSessions(buf: Buffer): ExportedSession[] | undefined {
   return decode(buf, (r) => {
-    if (r.u8() !== FORMAT) malformed();
+    const format = r.u8();
+    if (format !== 1 && format !== 2) malformed();
     const count = r.u16() * 0x10000 + r.u16();
     const out: ExportedSession[] = [];
     for (let i = 0; i < count; i++) {
-      const one = parseOne(r.vector(2, 1, 0xffff));
+      const one = parseOne(format === 1 ? r.vector(2, 1, 0xffff) : r.vector(3, 1, 0xffffff), format);
       if (!one) malformed();
       out.push(one);
     }
@@ -137,25 +166,36 @@ export function parseSessions(buf: Buffer): ExportedSession[] | undefined {
 }
 
 /** Exports every established session of `server` as bytes (see the format above). */
-export function exportServerSessions(server: DtlsServer, writeSeqGap = 0): { bytes: Buffer; count: number } {
-  const sessions = server.establishedSessions().map((c) => exportSession(c, writeSeqGap)).filter((s): s is ExportedSession => s !== undefined);
-  return { bytes: encodeSessions(sessions), count: sessions.length };
+export function exportServerSessions(server: DtlsServer, writeSeqGap = 0, format: ExportFormat = CURRENT_FORMAT, app: AppStateHooks = {}): { bytes: Buffer; count: number } {
+  const sessions: ExportedSession[] = [];
+  for (const conn of server.establishedSessions()) {
+    const s = exportSession(conn, writeSeqGap, format);
+    if (!s) continue;
+    const appState = format === 2 ? app.export?.(conn) : undefined;
+    sessions.push(appState && appState.length <= MAX_APP_STATE ? { ...s, appState } : s);
+  }
+  return { bytes: encodeSessions(sessions, format), count: sessions.length };
 }
 
 /** Imports every session of `bytes` into `server`; the number imported, or undefined when malformed. */
-export function importServerSessions(server: DtlsServer, bytes: Buffer): number | undefined {
+export function importServerSessions(server: DtlsServer, bytes: Buffer, app: AppStateHooks = {}): number | undefined {
   const sessions = parseSessions(bytes);
   if (!sessions) return undefined;
   let n = 0;
   for (const s of sessions) {
     // The master secret now belongs to the connection (zeroed when it closes); one refused is zeroed here.
-    if (importSession(server, s)) n++;
-    else s.masterSecret.fill(0);
+    const conn = importSession(server, s);
+    if (!conn) {
+      s.masterSecret.fill(0);
+      continue;
+    }
+    n++;
+    if (s.appState && s.appState.length > 0) app.restore?.(conn, s.appState);
   }
   return n;
 }
 
-function encodeOne(s: ExportedSession): Buffer {
+function encodeOne(s: ExportedSession, format: ExportFormat): Buffer {
   const w = s.records.window;
   const tail = Buffer.alloc(6 + 6 + 8 + 6);
   tail.writeUIntBE(s.records.writeSeq, 0, 6);
@@ -176,12 +216,13 @@ function encodeOne(s: ExportedSession): Buffer {
     u16(s.records.readEpoch),
     u16(s.records.writeEpoch),
     tail,
-    u8(0), // own_cid: none yet
-    u8(0), // peer_cid: none yet
+    vector(1, format === 2 && s.ownCid ? s.ownCid : Buffer.alloc(0), 0, 255, 'own_cid'),
+    vector(1, format === 2 && s.peerCid ? s.peerCid : Buffer.alloc(0), 0, 255, 'peer_cid'),
+    ...(format === 2 ? [vector(3, s.appState ?? Buffer.alloc(0), 0, MAX_APP_STATE, 'app_state')] : []),
   ]);
 }
 
-function parseOne(buf: Buffer): ExportedSession | undefined {
+function parseOne(buf: Buffer, format: ExportFormat): ExportedSession | undefined {
   return decode(buf, (r) => {
     const address = r.vector(1, 1, 255).toString('utf8');
     const port = r.u16();
@@ -199,11 +240,16 @@ function parseOne(buf: Buffer): ExportedSession | undefined {
     const highest = r.u48() - 1;
     const bits: [number, number] = [r.u16() * 0x10000 + r.u16(), r.u16() * 0x10000 + r.u16()];
     const lastActivity = r.u48();
-    // CID sessions cannot be served before CID routing exists here: refuse rather than misroute.
-    if (r.vector(1, 0, 255).length !== 0 || r.vector(1, 0, 255).length !== 0) malformed();
+    const ownCid = r.vector(1, 0, 255);
+    const peerCid = r.vector(1, 0, 255);
+    // Format 1 never carried a CID: one there is not a state this code wrote.
+    if (format === 1 && (ownCid.length !== 0 || peerCid.length !== 0)) malformed();
+    const appState = format === 2 ? ownCopy(r.vector(3, 0, MAX_APP_STATE)) : undefined;
     r.end();
     return {
-      address, port, cipherSuite, masterSecret, clientRandom, serverRandom, identity, pskTag, lastActivity,
+      address, port, cipherSuite, masterSecret, clientRandom, serverRandom, identity, pskTag, lastActivity, appState,
+      ...(ownCid.length > 0 ? { ownCid: ownCopy(ownCid) } : {}),
+      ...(peerCid.length > 0 ? { peerCid: ownCopy(peerCid) } : {}),
       extendedMasterSecret: (flags & FLAG_EMS) !== 0,
       encryptThenMac: (flags & FLAG_ETM) !== 0,
       records: { readEpoch, writeEpoch, writeSeq, window: { highest, bits } },

@@ -7,7 +7,8 @@
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DtlsClientSession } from '../../src/dtls/client.js';
-import { encodeSessions, exportServerSessions, importServerSessions, parseSessions } from '../../src/dtls/session-export.js';
+import { encodeSessions, exportServerSessions, importServerSessions, importSession, parseSessions } from '../../src/dtls/session-export.js';
+import { DtlsServer } from '../../src/dtls/server.js';
 import { createServer, type CoapPskServer } from '../../src/server.js';
 import { SoftwareResolver } from '../../src/keys/software.js';
 import { deriveSoftware } from '../../src/keys/derive.js';
@@ -116,18 +117,20 @@ describe('DTLS session export / import', () => {
     expect(await request(c, 8)).toBe('2.05 SN-REPLAY');
   });
 
-  it('refuses malformed state and a CID it cannot serve yet', () => {
-    expect(parseSessions(Buffer.from([2, 0, 0, 0, 0]))).toBeUndefined();
+  const session = {
+    address: '127.0.0.1', port: 5683, cipherSuite: 0xc0a8, extendedMasterSecret: true, encryptThenMac: false,
+    masterSecret: Buffer.alloc(48, 1), clientRandom: Buffer.alloc(32, 2), serverRandom: Buffer.alloc(32, 3),
+    identity: Buffer.from('SN1'), pskTag: 'k1', lastActivity: 1_700_000_000_000,
+    records: { readEpoch: 1, writeEpoch: 1, writeSeq: 7, window: { highest: 9, bits: [0x3ff, 0] as [number, number] } },
+  };
+
+  it('format 1 (of the previous version) is still read; unknown formats and malformed state are refused, and a CID in format 1', () => {
+    expect(parseSessions(Buffer.from([3, 0, 0, 0, 0]))).toBeUndefined();
     expect(parseSessions(Buffer.from([1, 0, 0, 0, 1]))).toBeUndefined();
     expect(parseSessions(Buffer.from([1, 0, 0, 0, 0]))).toEqual([]);
-    const session = {
-      address: '127.0.0.1', port: 5683, cipherSuite: 0xc0a8, extendedMasterSecret: true, encryptThenMac: false,
-      masterSecret: Buffer.alloc(48, 1), clientRandom: Buffer.alloc(32, 2), serverRandom: Buffer.alloc(32, 3),
-      identity: Buffer.from('SN1'), pskTag: 'k1', lastActivity: 1_700_000_000_000,
-      records: { readEpoch: 1, writeEpoch: 1, writeSeq: 7, window: { highest: 9, bits: [0x3ff, 0] as [number, number] } },
-    };
-    const bytes = encodeSessions([session]);
-    expect(parseSessions(bytes)).toEqual([session]);
+    expect(parseSessions(Buffer.from([2, 0, 0, 0, 0]))).toEqual([]);
+    const bytes = encodeSessions([session], 1);
+    expect(parseSessions(bytes)).toEqual([{ ...session, appState: undefined }]);
     // The same session with a one-byte own CID (RFC 9146): the slot's length byte, then the CID.
     const body = bytes.subarray(7);
     const withCid = Buffer.concat([bytes.subarray(0, 5), Buffer.from([0, body.length + 1]), body.subarray(0, body.length - 2), Buffer.from([1, 0xaa, 0])]);
@@ -135,6 +138,36 @@ describe('DTLS session export / import', () => {
     expect(parseSessions(withCid)).toBeUndefined();
     // The same edit with an empty CID again parses: the refusal above is the CID's.
     const without = Buffer.concat([bytes.subarray(0, 5), Buffer.from([0, body.length]), body.subarray(0, body.length - 2), Buffer.from([0, 0])]);
-    expect(parseSessions(without)).toEqual([session]);
+    expect(parseSessions(without)).toEqual([{ ...session, appState: undefined }]);
+  });
+
+  it('a CID session is imported only at this server\'s CID length and for a CID not yet taken', () => {
+    const server = new DtlsServer({ pskLookup: async () => ({ refused: 'unknown_psk_identity' as const }) });
+    const own = Buffer.from('a1a2a3a4a5a6', 'hex'); // 6 bytes: the default dtls.cidLength
+    const copy = () => ({ ...session, masterSecret: Buffer.alloc(48, 1) });
+    expect(importSession(server, { ...copy(), ownCid: Buffer.from('a1a2a3a4', 'hex') })).toBeUndefined();
+    const conn = importSession(server, { ...copy(), ownCid: own, peerCid: Buffer.from('b1b2', 'hex') });
+    expect(conn?.cid).toEqual({ readCid: own, writeCid: Buffer.from('b1b2', 'hex') });
+    expect(server.cidSessionCount).toBe(1);
+    expect(importSession(server, { ...copy(), port: 5684, ownCid: own })).toBeUndefined();
+    expect(server.sessionCount).toBe(1);
+  });
+
+  it('format 2 is format 1 with a 24-bit session length, the CIDs in their slots and the opaque app_state at the end', () => {
+    const one = encodeSessions([session], 1);
+    const body = one.subarray(7);
+    const appState = Buffer.from('coap state', 'utf8');
+    const two = encodeSessions([{ ...session, appState }], 2);
+    const length = body.length + 3 + appState.length;
+    expect(two).toEqual(Buffer.concat([Buffer.from([2, 0, 0, 0, 1, 0, length >> 8, length & 0xff]), body, Buffer.from([0, 0, appState.length]), appState]));
+    expect(parseSessions(two)).toEqual([{ ...session, appState }]);
+    // RFC 9146: the CIDs take their slots (length byte, CID) in format 2.
+    const withCids = encodeSessions([{ ...session, ownCid: Buffer.from('a1a2a3a4a5a6', 'hex'), peerCid: Buffer.from('b1b2', 'hex'), appState }], 2);
+    const cidLength = length + 6 + 2;
+    expect(withCids).toEqual(Buffer.concat([Buffer.from([2, 0, 0, 0, 1, 0, cidLength >> 8, cidLength & 0xff]), body.subarray(0, body.length - 2),
+      Buffer.from('06a1a2a3a4a5a602b1b2', 'hex'), Buffer.from([0, 0, appState.length]), appState]));
+    expect(parseSessions(withCids)).toEqual([{ ...session, ownCid: Buffer.from('a1a2a3a4a5a6', 'hex'), peerCid: Buffer.from('b1b2', 'hex'), appState }]);
+    // A truncated app_state is malformed, not a shorter state.
+    expect(parseSessions(Buffer.concat([two.subarray(0, 7), Buffer.from([length - 1]), two.subarray(8, two.length - 1)]))).toBeUndefined();
   });
 });
