@@ -44,6 +44,7 @@ import { cpuSeconds, killAllNow, rssKiB, runPinned, startPinned, type ServerProc
 import { soak } from './bench/soak.js';
 import { benchWorkers } from './bench/workers.js';
 import { benchResumption } from './bench/resumption.js';
+import { benchCompare } from './bench/compare.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -650,8 +651,18 @@ const watchdog = setTimeout(() => {
 watchdog.unref();
 
 // `-- --workers`: the workers phase alone (scripts/bench/workers.ts), its own report; `-- --resumption`:
-// full against abbreviated handshakes (scripts/bench/resumption.ts).
-const entry = argv.includes('--resumption')
+// full against abbreviated handshakes (scripts/bench/resumption.ts); `-- --compare DIR_A DIR_B`: two
+// builds side by side (scripts/bench/compare.ts).
+const compareAt = argv.indexOf('--compare');
+const entry = compareAt >= 0
+  ? async () => {
+      const [a, b] = [argv[compareAt + 1], argv[compareAt + 2]];
+      if (!a || !b) throw new Error('--compare DIR_A DIR_B');
+      const dirs: [string, string] = [path.resolve(a), path.resolve(b)];
+      pinSelf();
+      process.stdout.write(`${(await benchCompare({ root: ROOT, dirs, quick: QUICK, say })).join('\n')}\n`);
+    }
+  : argv.includes('--resumption')
   ? async () => {
       buildDist();
       process.stdout.write(`${(await benchResumption({ root: ROOT, quick: QUICK, say })).join('\n')}\n`);
