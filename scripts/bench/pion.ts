@@ -20,6 +20,8 @@ export interface PionRun {
   p99: number;
   genCpu: number;
   sessions?: number;
+  /** The resumptions phase: handshakes the server answered with a full one. */
+  notResumed?: number;
 }
 
 export interface PionMeasured {

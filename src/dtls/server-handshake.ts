@@ -23,7 +23,7 @@
  * handshake whose client offered the SessionTicket extension ends with NewSessionTicket before
  * the server's ChangeCipherSpec (RFC 5077 3.3); both Finished hashes cover it.
  */
-import { createHash, randomBytes, timingSafeEqual, type Hash } from 'node:crypto';
+import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
 import type { RecordProtection } from './ciphers/types.js';
 import { AlertDescription, ContentType, DTLS_1_2, HandshakeType } from './constants.js';
 import { generateEphemeral, type EcdheGroup, type Ephemeral } from './ecdhe.js';
@@ -47,6 +47,7 @@ import {
   computeVerifyData,
   deriveKeyBlock,
 } from './prf.js';
+import { publicRandomBytes } from './public-random.js';
 import { HandshakeReassembler, type HandshakeMessage } from './reassembler.js';
 import type { DTLSRecord } from './record.js';
 import type { OpenedRecord } from './record-layer.js';
@@ -105,7 +106,7 @@ export interface HandshakeOptions {
   readonly handshakeTimeoutMs: number;
   readonly maxQueuedRecords: number;
   readonly maxReassemblyBytes: number;
-  /** Session ID, ticket and abbreviated handshake; none by default. */
+  /** Session ID, ticket and abbreviated handshake; none by default (or the constructor's `plan`). */
   readonly resumption?: ResumptionPlan;
 }
 
@@ -132,7 +133,7 @@ export class ServerHandshake {
   private readonly transcript: Hash = createHash('sha256');
   private readonly reassembler: HandshakeReassembler;
   private readonly timer: RetransmitTimer;
-  private readonly serverRandom = randomBytes(32);
+  private readonly serverRandom = publicRandomBytes(32);
   private readonly startedAt = Date.now();
   private nextSendSeq: number;
   private flight4: FlightItem[] = [];
@@ -154,11 +155,13 @@ export class ServerHandshake {
     clientHelloSeq: number,
     clientHelloBody: Buffer,
     private readonly negotiated: Negotiated,
+    /** Session ID, ticket and abbreviated handshake (server-resumption.ts); none by default. */
+    plan: ResumptionPlan = options.resumption ?? NO_RESUMPTION,
   ) {
     // The stateless HelloVerifyRequest took message_seq 0 in the client's count; our next
     // message carries the same message_seq as the ClientHello it answers (RFC 6347 4.2.2).
     this.nextSendSeq = clientHelloSeq;
-    this.plan = options.resumption ?? NO_RESUMPTION;
+    this.plan = plan;
     this.reassembler = new HandshakeReassembler(clientHelloSeq + 1, options.maxReassemblyBytes);
     this.transcript.update(encodeHandshake(HandshakeType.client_hello, clientHelloSeq, clientHelloBody));
     this.timer = new RetransmitTimer(

@@ -35,7 +35,7 @@ import { CidFactory, MIN_CID_NONCE_LENGTH } from './cid-factory.js';
 import { serverCidForClientHello, type CidUse } from './cid-negotiation.js';
 import type { Negotiated } from './negotiation.js';
 import type { PeerAddress } from './peer-address.js';
-import { ServerHandshake, type HandshakeResult, type KeyLookupQueue } from './server-handshake.js';
+import { ServerHandshake, type HandshakeOptions, type HandshakeResult, type KeyLookupQueue } from './server-handshake.js';
 import { SourceRateLimiter } from './rate-limit.js';
 import type { PskLookup, PskRefusedCheck } from './psk.js';
 import { planResumption, resumedNegotiation, type ResumedKind, type ResumptionPlan } from './server-resumption.js';
@@ -167,6 +167,10 @@ export class DtlsServer extends EventEmitter {
   private readonly pskRefused: PskRefusedCheck | undefined;
   private readonly ticketKeys: () => TicketKeyRing;
   private readonly sessionCache: SessionCache | undefined;
+  /** What every Connection reports to: one object for all, not a set of closures per handshake. */
+  private readonly events = this.connectionEvents();
+  /** The handshake settings every handshake shares (its resumption plan is its own). */
+  private readonly handshakeOptions: Omit<HandshakeOptions, 'resumption'>;
 
   constructor(options: DtlsServerOptions) {
     super();
@@ -182,6 +186,16 @@ export class DtlsServer extends EventEmitter {
     this.lookups = { pending: 0, max: this.config.maxPendingKeyLookups, timeoutMs: this.config.keyLookupTimeoutMs };
     this.rateLimiter = new SourceRateLimiter(this.config.handshakeRatePerSource, this.config.handshakeBurstPerSource);
     this.cidFactory = this.config.cidLength > 0 ? new CidFactory({ length: this.config.cidLength }) : undefined;
+    this.handshakeOptions = {
+      pskLookup: this.pskLookup,
+      lookups: this.lookups,
+      identityHint: c.identityHint,
+      maxIdentityLength: c.maxIdentityLength,
+      retransmit: c.retransmit,
+      handshakeTimeoutMs: c.handshakeTimeoutMs,
+      maxQueuedRecords: c.maxQueuedRecords,
+      maxReassemblyBytes: c.maxReassemblyBytes,
+    };
   }
 
   /**
@@ -303,7 +317,7 @@ export class DtlsServer extends EventEmitter {
     // (RFC 9146 4): a CID of another length, or one already taken here, could not be reached.
     const readKey = cid.readCid?.toString('latin1');
     if (cid.readCid && (cid.readCid.length !== this.config.cidLength || this.byCid.has(readKey!))) return undefined;
-    const conn = new Connection(address, port, this.connectionEvents(), this.config.mtu, 0, cid);
+    const conn = new Connection(address, port, this.events, this.config.mtu, 0, cid);
     if (!restore(conn) || conn.state !== 'established') return undefined;
     this.connections.get(conn.key)?.close('replaced by a handed-over session', false);
     this.connections.set(conn.key, conn);
@@ -498,18 +512,8 @@ export class DtlsServer extends EventEmitter {
     // a replayed ClientHello with a still-valid cookie must not end it.
     pending?.close('superseded by a new ClientHello', false, 'superseded');
     if (!conn) this.evictIfFull();
-    const fresh = new Connection(address, port, this.connectionEvents(), this.config.mtu, record.sequenceNumber + 1, cid);
-    const handshake = new ServerHandshake(fresh, {
-      pskLookup: this.pskLookup,
-      lookups: this.lookups,
-      identityHint: this.config.identityHint,
-      maxIdentityLength: this.config.maxIdentityLength,
-      retransmit: this.config.retransmit,
-      handshakeTimeoutMs: this.config.handshakeTimeoutMs,
-      maxQueuedRecords: this.config.maxQueuedRecords,
-      maxReassemblyBytes: this.config.maxReassemblyBytes,
-      resumption: plan,
-    }, ch, initial.messageSeq, initial.body, negotiated);
+    const fresh = new Connection(address, port, this.events, this.config.mtu, record.sequenceNumber + 1, cid);
+    const handshake = new ServerHandshake(fresh, this.handshakeOptions, ch, initial.messageSeq, initial.body, negotiated, plan);
     fresh.attachHandshake(handshake);
     this.pending.set(fresh.key, fresh);
     handshake.start();

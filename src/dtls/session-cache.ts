@@ -5,8 +5,8 @@
  * issue is found only by luck; a miss is a full handshake, never an error.
  */
 
-import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { publicRandomBytes } from './public-random.js';
 import { type ResumableSession, ownCopy } from './session-state.js';
 
 export const SESSION_ID_LENGTH = 32;
@@ -38,7 +38,7 @@ export class SessionCache {
 
   /** A fresh session ID for a ServerHello (its memory is its own). */
   static newSessionId(): Buffer {
-    return randomBytes(SESSION_ID_LENGTH);
+    return publicRandomBytes(SESSION_ID_LENGTH);
   }
 
   /** Keeps a copy of `state` (the caller may wipe or reuse its buffers). */

@@ -26,6 +26,12 @@ func nextSource() *net.UDPAddr {
 // handshake dials a fresh socket and completes a full PSK handshake as `serial`
 // (TLS_PSK_WITH_AES_128_CCM_8 with extended master secret, as the project's generator).
 func handshake(o options, serial string) (*dtls.Conn, error) {
+	return handshakeWith(o, serial, nil)
+}
+
+// handshakeWith is handshake with a SessionStore: a session stored there is offered for
+// resumption, and a new one is stored (resume.go).
+func handshakeWith(o options, serial string, store dtls.SessionStore) (*dtls.Conn, error) {
 	raddr := &net.UDPAddr{IP: net.ParseIP(o.host), Port: o.port}
 	udp, err := net.DialUDP("udp4", nextSource(), raddr)
 	if err != nil {
@@ -38,6 +44,9 @@ func handshake(o options, serial string) (*dtls.Conn, error) {
 		CipherSuites:         []dtls.CipherSuiteID{dtls.TLS_PSK_WITH_AES_128_CCM_8},
 		ExtendedMasterSecret: dtls.RequireExtendedMasterSecret,
 		FlightInterval:       500 * time.Millisecond,
+	}
+	if store != nil {
+		cfg.SessionStore = store
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -104,26 +113,38 @@ func finish(r Result, start time.Time, cpu0 float64, lat *latencies) Result {
 // runHandshakes: the pattern of a device that wakes, reports and sleeps: fresh socket, full
 // handshake, one CON GET, close_notify. Counted when the GET is answered.
 func runHandshakes(o options) {
+	var n int64
+	emit(wakeAndReport(o, func(int) (*dtls.Conn, bool, error) {
+		c, err := handshake(o, fmt.Sprintf("%s%d", o.prefix, atomic.AddInt64(&n, 1)))
+		return c, true, err
+	}))
+}
+
+// wakeAndReport runs -concurrency devices for -seconds, each in a loop: connect(device) (a
+// handshake on a fresh socket; false when it was not the kind measured), one CON GET, close.
+// A handshake of the wrong kind counts in NotResumed, not in Ok.
+func wakeAndReport(o options, connect func(device int) (*dtls.Conn, bool, error)) Result {
 	windowOpens()
 	start, cpu0 := time.Now(), cpuSeconds()
 	deadline := start.Add(time.Duration(o.seconds * float64(time.Second)))
-	var n, ok, failed int64
+	var ok, failed, wrongKind int64
 	lat := &latencies{}
 	var wg sync.WaitGroup
 	for w := 0; w < o.concurrency; w++ {
 		wg.Add(1)
-		go func() {
+		go func(device int) {
 			defer wg.Done()
 			buf := make([]byte, 1500)
 			for i := 0; time.Now().Before(deadline) && i < 1_000_000; i++ {
-				serial := fmt.Sprintf("%s%d", o.prefix, atomic.AddInt64(&n, 1))
 				t0 := time.Now()
-				c, err := handshake(o, serial)
+				c, measured, err := connect(device)
 				if err != nil {
 					atomic.AddInt64(&failed, 1)
 					continue
 				}
-				if get(c, o.path, uint16(rand.Intn(0x10000)), buf, time.Second) {
+				if !measured {
+					atomic.AddInt64(&wrongKind, 1)
+				} else if get(c, o.path, uint16(rand.Intn(0x10000)), buf, time.Second) {
 					atomic.AddInt64(&ok, 1)
 					lat.add(time.Since(t0))
 				} else {
@@ -131,10 +152,10 @@ func runHandshakes(o options) {
 				}
 				c.Close() // close_notify, then the socket
 			}
-		}()
+		}(w)
 	}
 	wg.Wait()
-	emit(finish(Result{Ok: int(ok), Failed: int(failed)}, start, cpu0, lat))
+	return finish(Result{Ok: int(ok), Failed: int(failed), NotResumed: int(wrongKind)}, start, cpu0, lat)
 }
 
 // establish opens `count` sessions, `concurrency` handshakes at a time, within `bound`.

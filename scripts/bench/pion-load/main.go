@@ -15,6 +15,8 @@
 //	requests    -sessions sessions, then CON GETs for -seconds, -outstanding in flight in total,
 //	            at most one per session, at most -rate per second if given; -progress D prints
 //	            a PROGRESS line every D (the soak phase)
+//	resumptions the handshakes pattern, each handshake resuming by session ID a session its
+//	            device made before the window (resume.go)
 //	storm       -count distinct serials as fast as they handshake, -concurrency at a time; the
 //	            time until all are connected (sessions stay open until then)
 //	serve       a pion server on -port answering every CON with ACK 2.05, until SIGTERM
@@ -45,6 +47,8 @@ type Result struct {
 	P99       float64 `json:"p99"`
 	GenCPU    float64 `json:"genCpu"`
 	Sessions  int     `json:"sessions,omitempty"`
+	// NotResumed: resumptions phase, handshakes the server answered with a full one.
+	NotResumed int `json:"notResumed,omitempty"`
 }
 
 type options struct {
@@ -61,7 +65,7 @@ type options struct {
 
 func main() {
 	var o options
-	phase := flag.String("phase", "", "handshakes | requests | storm | serve")
+	phase := flag.String("phase", "", "handshakes | resumptions | requests | storm | serve")
 	flag.StringVar(&o.host, "host", "127.0.0.1", "server address (loopback only)")
 	flag.IntVar(&o.port, "port", 0, "server port")
 	flag.Float64Var(&o.seconds, "seconds", 3, "measured window (handshakes, requests)")
@@ -86,6 +90,8 @@ func main() {
 	switch *phase {
 	case "handshakes":
 		runHandshakes(o)
+	case "resumptions":
+		runResumptions(o)
 	case "requests":
 		runRequests(o)
 	case "storm":
@@ -93,7 +99,7 @@ func main() {
 	case "serve":
 		serve(o)
 	default:
-		fail("-phase must be handshakes, requests, storm or serve")
+		fail("-phase must be handshakes, resumptions, requests, storm or serve")
 	}
 }
 
