@@ -156,7 +156,7 @@ describe('defaults shown as they apply (issue 16, items 1 and 14)', () => {
   it('--print-config shows the reply cache size in effect; --config help lists every section', async () => {
     // The effective bounds, not null: 32 MiB of replies, 16 relations per session, 1 MiB bodies.
     expect(printableConfig(resolveConfig({ env: SOFTWARE })).coap).toEqual({
-      replyCacheBytes: 32 * 1024 * 1024, replyCacheEntries: null, maxObserveRelations: 16, maxBlock1Body: 1024 * 1024,
+      replyCacheBytes: 16 * 1024 * 1024, replyCacheEntries: null, maxObserveRelations: 16, maxBlock1Body: 1024 * 1024,
     });
     const help = await runCli(['serve', '--help'], {});
     expect(help.stdout.replace(/\s+/g, ' ')).toContain('sections listener, keys, dtls, metrics, log, keylog, coap, routes, identity');
