@@ -20,6 +20,8 @@ import { reusePortSupported, workerCount } from '../cluster/support.js';
 import { clusterWorker, type WorkerRole } from '../cluster/worker.js';
 import { assertPortFree, listenByTakeover, offerTakeoverFrom, restartByTakeover } from '../cluster/takeover-serve.js';
 import { holdPidFile, writePidFile } from './pid-file.js';
+import { nodeSettings, type NodeSettings } from '../cluster/node-settings.js';
+import { startNodeRouting, type NodeRouting } from '../cluster/node-routing.js';
 
 export interface ServeOptions {
   /** Parsed flags by name (commander's camelCase or the flag's own spelling). */
@@ -54,19 +56,23 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
   const worker = clusterWorker();
   const workers = workerCount(config.raw.listener.workers, config.origins.get('listener.workers'));
   if (options.takeover && (worker || workers > 1)) throw new UserError('--takeover: graceful restart runs with --workers 1 only (for now)');
+  // Node forwarding (cluster.port): one process for now; what it needs is checked here, at start.
+  const node = worker ? undefined : await nodeSettings(config, workers);
+  if (options.takeover && node) throw new UserError('--takeover: graceful restart does not run with node forwarding (cluster.port) yet');
   if (!worker && workers > 1) {
     await servePrimary(config, workers, options.handleSignals !== false);
     return undefined;
   }
   // A worker that cannot start must end: the cluster channel alone would keep it alive.
-  return serveOne(config, options, worker).catch((e: unknown) => {
+  return serveOne(config, options, worker, node).catch((e: unknown) => {
     worker?.release();
+    node?.key.fill(0);
     throw e;
   });
 }
 
-/** One server: the whole of `serve` without workers, or one worker of them. */
-async function serveOne(config: ReturnType<typeof resolveConfig>, options: ServeOptions, worker: WorkerRole | undefined): Promise<CoapPskServer> {
+/** One server: the whole of `serve` without workers, or one worker of them; `node`: a cluster node. */
+async function serveOne(config: ReturnType<typeof resolveConfig>, options: ServeOptions, worker: WorkerRole | undefined, node: NodeSettings | undefined): Promise<CoapPskServer> {
   // npm start serves hex keys unless told otherwise: what coap-client -k, the lab's tool, takes.
   if (options.autoInitDev && config.keys.mode === 'pkcs11' && config.keys.devDefault && !config.origins.has('keys.encoding')) config.keys.encoding = 'hex';
   // Before the token is opened, so that a bad routes file fails the start at once.
@@ -107,10 +113,13 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
     throw e;
   }
   // A single process that handles its signals offers its sessions to a `--takeover` successor,
-  // which needs this socket bound with SO_REUSEPORT (Node >= 22.12).
-  const offers = !worker && options.handleSignals !== false && port !== 0 && reusePortSupported();
+  // which needs this socket bound with SO_REUSEPORT (Node >= 22.12); not a cluster node yet.
+  const offers = !worker && !node && options.handleSignals !== false && port !== 0 && reusePortSupported();
   let bound;
+  let routing: NodeRouting | undefined;
   try {
+    // Before the public port: its first record may already need the route.
+    if (node) routing = await startNodeRouting(server, node, host, logger);
     // A successor names itself in the PID file before it says ready: before the old one exits.
     if (options.takeover) bound = await listenByTakeover(server, host, port, logger, () => pidFile && holdPidFile(pidFile));
     else if (offers) {
@@ -123,6 +132,7 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
     }
   } catch (e) {
     await server.close();
+    await routing?.close();
     if (e instanceof UserError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     const hint = code === 'EADDRINUSE' ? ` (another server already listens on udp/${port}: stop it, or choose another port with --port / COAP_PSK_PORT)` : '';
@@ -142,7 +152,7 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
   if (offers) await offerTakeoverFrom(server, host, port, logger, () => exit(logger, 0), () => {
     if (pidFile) writePidFile(pidFile);
   });
-  if (options.handleSignals !== false) installShutdown(server, logger, offers, options.takeover === true);
+  if (options.handleSignals !== false) installShutdown(server, logger, offers, options.takeover === true, routing);
   logger.info(
     {
       host: bound.address,
@@ -190,7 +200,7 @@ async function servePrimary(config: ReturnType<typeof resolveConfig>, workers: n
 }
 
 /** SIGTERM / SIGINT: close once, exit 0; a second signal or a stuck close exits 1 after the timeout. */
-function installShutdown(server: CoapPskServer, logger: Logger, offersTakeover: boolean, tookOver: boolean): void {
+function installShutdown(server: CoapPskServer, logger: Logger, offersTakeover: boolean, tookOver: boolean, routing: NodeRouting | undefined): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -203,7 +213,8 @@ function installShutdown(server: CoapPskServer, logger: Logger, offersTakeover: 
       logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'shutdown took too long; exiting');
       exit(logger, 1);
     }, SHUTDOWN_TIMEOUT_MS);
-    server.close().then(
+    // The cluster port last: the close_notify of a session backwarded through another node goes by it.
+    server.close().then(() => routing?.close()).then(
       () => {
         clearTimeout(deadline);
         logger.info('stopped');
@@ -226,7 +237,7 @@ function installShutdown(server: CoapPskServer, logger: Logger, offersTakeover: 
   // SIGUSR2: graceful restart, a `serve --takeover` child with this process's argv and environment.
   process.on('SIGUSR2', () => {
     if (offersTakeover) restartByTakeover(logger);
-    else logger.warn('SIGUSR2: graceful restart unavailable here (needs Node.js 22.12+ for dgram reusePort and a fixed listener port); ignored');
+    else logger.warn('SIGUSR2: graceful restart unavailable here (needs Node.js 22.12+ for dgram reusePort, a fixed listener port, and no cluster.port yet); ignored');
   });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

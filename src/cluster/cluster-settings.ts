@@ -1,6 +1,6 @@
 /**
  * The values of the cluster settings issue 15 names, parsed and checked, for the configuration
- * schema to call once forwarding is wired in (docs/cluster.md):
+ * schema (src/config/schema.ts) and the start checks (node-settings.ts; docs/cluster.md):
  *  - `--cluster-peers id=host:port,...` (COAP_PSK_CLUSTER_PEERS): the static peer list;
  *  - `--node-id` (COAP_PSK_CLUSTER_NODE_ID) or else a StatefulSet pod's hostname ordinal;
  *  - `--cluster-key-file` (COAP_PSK_CLUSTER_KEY_FILE): the bytes of the cluster key.

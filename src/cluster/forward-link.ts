@@ -2,8 +2,12 @@
  * One node's end of the cluster's internal UDP port (docs/cluster.md): it sends and receives the
  * messages of forward-wire.ts, keeps the peer table (node id → address) from the static list and
  * from the HELLOs peers send, and refuses everything that does not authenticate under the
- * cluster key. Self-contained: the server does not use it yet (forwarding waits for CID, issue
- * 13, and the workers of issue 14).
+ * cluster key. src/cluster/node-routing.ts puts it between the server and the other nodes.
+ *
+ * A peer is up while its HELLOs arrive (every helloIntervalMs, gone after peerTimeoutMs without
+ * one), a static one too: it keeps its configured address, but a node that stopped is not sent
+ * records that would be lost. A HELLO from a peer that was not up is answered with one, so that
+ * two nodes that start one after the other know each other at once, not a period later.
  *
  * It never forwards what it receives: a FORWARD or BACKWARD that arrives is handed to the
  * listener ('forward' / 'backward' events) and goes nowhere else, so no message makes a second
@@ -22,7 +26,7 @@ export interface ForwardLinkOptions {
   clusterKey: Buffer;
   /** The cluster port's socket, bound by the caller. */
   socket: dgram.Socket;
-  /** --cluster-peers, with IP addresses (host names resolved by the caller). Never expire. */
+  /** --cluster-peers, with IP addresses (host names resolved by the caller). Never leave the table. */
   peers?: readonly ClusterPeer[];
   /** --cluster-dns: where to send HELLOs; called every helloIntervalMs. */
   discover?: () => Promise<readonly { address: string; port: number }[]>;
@@ -38,8 +42,10 @@ export type RefusalReason = 'unauthentic' | 'own_node_id';
 interface Peer {
   address: string;
   port: number;
-  /** undefined: from the static list, never expires. */
+  /** The last HELLO's arrival; undefined: none yet (or since it went down). */
   lastHelloMs?: number;
+  /** From the static list: its address is the configured one, and it stays in the table. */
+  fixed: boolean;
 }
 
 export class ForwardLink extends EventEmitter {
@@ -55,7 +61,7 @@ export class ForwardLink extends EventEmitter {
     super();
     this.key = deriveClusterKey(options.clusterKey, 'forward');
     this.now = options.now ?? Date.now;
-    for (const p of options.peers ?? []) if (p.nodeId !== options.nodeId) this.table.set(p.nodeId, { address: p.host, port: p.port });
+    for (const p of options.peers ?? []) if (p.nodeId !== options.nodeId) this.table.set(p.nodeId, { address: p.host, port: p.port, fixed: true });
   }
 
   start(): void {
@@ -71,16 +77,21 @@ export class ForwardLink extends EventEmitter {
     this.options.socket.off('message', this.onMessage);
   }
 
-  /** The address of a node's cluster port, if the node is known and alive. */
+  /** The address of a node's cluster port, if the node is known and up. */
   peer(nodeId: number): { address: string; port: number } | undefined {
     const p = this.table.get(nodeId);
-    if (!p) return undefined;
-    if (p.lastHelloMs !== undefined && this.now() - p.lastHelloMs > (this.options.peerTimeoutMs ?? 15_000)) {
-      this.table.delete(nodeId);
+    if (!p || p.lastHelloMs === undefined) return undefined;
+    if (!this.isUp(p)) {
+      p.lastHelloMs = undefined;
+      if (!p.fixed) this.table.delete(nodeId);
       this.emit('peer-down', nodeId);
       return undefined;
     }
     return { address: p.address, port: p.port };
+  }
+
+  private isUp(p: Peer): boolean {
+    return p.lastHelloMs !== undefined && this.now() - p.lastHelloMs <= (this.options.peerTimeoutMs ?? 15_000);
   }
 
   /** A device's datagram to the node that owns its session; false when that node is unknown. */
@@ -107,8 +118,12 @@ export class ForwardLink extends EventEmitter {
   private async hello(): Promise<void> {
     const targets: { address: string; port: number }[] = [...this.table.values()];
     if (this.options.discover) targets.push(...(await this.options.discover().catch(() => [])));
-    const msg = { type: ForwardType.HELLO, senderNode: this.options.nodeId, timestampMs: this.now(), payload: Buffer.alloc(0) };
+    const msg = this.helloMessage();
     for (const t of targets) this.sendTo(t, msg);
+  }
+
+  private helloMessage(): ForwardMessage {
+    return { type: ForwardType.HELLO, senderNode: this.options.nodeId, timestampMs: this.now(), payload: Buffer.alloc(0) };
   }
 
   private refuse(reason: RefusalReason): void {
@@ -125,9 +140,15 @@ export class ForwardLink extends EventEmitter {
     }
     if (msg.type === ForwardType.HELLO) {
       const known = this.table.get(msg.senderNode);
-      if (known && known.lastHelloMs === undefined) return; // a static peer stays as configured
-      this.table.set(msg.senderNode, { address: from.address, port: from.port, lastHelloMs: this.now() });
-      if (!known) this.emit('peer-up', msg.senderNode);
+      const wasUp = known !== undefined && this.isUp(known);
+      // A static peer stays as configured; one learnt from HELLOs is where they come from.
+      const peer = known?.fixed ? known : { address: from.address, port: from.port, fixed: false };
+      peer.lastHelloMs = this.now();
+      this.table.set(msg.senderNode, peer);
+      if (!wasUp) {
+        this.emit('peer-up', msg.senderNode);
+        this.sendTo(peer, this.helloMessage());
+      }
       return;
     }
     this.emit(msg.type === ForwardType.FORWARD ? 'forward' : 'backward', msg);

@@ -2,7 +2,7 @@
  * The messages nodes of a cluster exchange on their internal UDP port (docs/cluster.md): a DTLS
  * datagram forwarded to the node that owns its session (FORWARD), the owner's datagram sent back
  * through the node that received the device's record (BACKWARD), and the node's announcement of
- * its id (HELLO). Not wired into the server yet (issue 15 waits for CID and workers).
+ * its id (HELLO). Sent and received by forward-link.ts, for node-routing.ts.
  *
  *   0      version = 1
  *   1      type (1 FORWARD, 2 BACKWARD, 3 HELLO)

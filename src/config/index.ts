@@ -7,6 +7,7 @@
  * already understands, so that its mode rules and checks stay in one place.
  */
 import { readFileSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
@@ -15,6 +16,7 @@ import { CIPHER_SUITES } from '../dtls/ciphers/index.js';
 import { DEFAULT_DTLS_CONFIG, type DtlsServerConfig } from '../dtls/config.js';
 import { COAP_DEFAULTS } from '../coap/endpoint.js';
 import { loadKeyConfig, type KeyConfig } from './keys.js';
+import { nodeIdFromHostname, parseClusterPeers, type ClusterPeer } from '../cluster/cluster-settings.js';
 import { GROUP_IDS, configSchema, settings, suiteId, type SectionName, type ServeConfig, type SettingInfo } from './schema.js';
 
 export { configSchema, settings, type ServeConfig, type SettingInfo } from './schema.js';
@@ -34,6 +36,27 @@ export interface ConfigSources {
   only?: SectionName;
   /** Whether the logs go to a terminal (the log format's default); default process.stderr.isTTY. */
   stderrIsTTY?: boolean;
+  /** The host name a node id may come from (a StatefulSet pod's); default os.hostname(). */
+  hostname?: string;
+}
+
+/**
+ * CID forwarding between nodes (docs/cluster.md), as set; on when `port` is set. What it then
+ * needs (a node id, a readable key file) is checked at start (src/cluster/node-settings.ts), so
+ * that --print-config shows a configuration that lacks them.
+ */
+export interface ClusterConfig {
+  port?: number;
+  /** cluster.nodeId, or else the ordinal of a hostname ending in -N. */
+  nodeId?: number;
+  /** Where the node id came from: `--node-id`, `COAP_PSK_CLUSTER_NODE_ID`, a file, `hostname coap-psk-2`. */
+  nodeIdOrigin?: string;
+  hostname: string;
+  keyFile?: string;
+  peers: ClusterPeer[];
+  dns?: string;
+  /** Replies to forwarded records go back through the receiving node (default true). */
+  backward: boolean;
 }
 
 export interface ResolvedConfig {
@@ -56,6 +79,7 @@ export interface ResolvedConfig {
   coap: { replyCacheBytes?: number; maxObserveRelations?: number; maxBlock1Body?: number };
   routes?: string;
   identityPattern?: string;
+  cluster: ClusterConfig;
   /** Where each set value came from, by dotted path: `--mtu`, `COAP_PSK_DTLS_MTU`, `file.yaml`. */
   origins: ReadonlyMap<string, string>;
 }
@@ -125,7 +149,24 @@ export function resolveConfig(sources: ConfigSources = {}): ResolvedConfig {
     },
     routes: raw.routes.file,
     identityPattern: raw.identity.pattern,
+    cluster: clusterConfig(raw, origins, sources.hostname ?? osHostname()),
     origins,
+  };
+}
+
+function clusterConfig(raw: ServeConfig, origins: ReadonlyMap<string, string>, hostname: string): ClusterConfig {
+  const c = raw.cluster;
+  const fromHost = c.nodeId === undefined ? nodeIdFromHostname(hostname) : undefined;
+  const peers = c.peers && parseClusterPeers(c.peers.join(',')); // the schema checked them
+  return {
+    port: c.port,
+    nodeId: c.nodeId ?? fromHost,
+    nodeIdOrigin: c.nodeId !== undefined ? origins.get('cluster.nodeId') : fromHost !== undefined ? `hostname ${hostname}` : undefined,
+    hostname,
+    keyFile: c.keyFile,
+    peers: peers?.ok ? peers.value : [],
+    dns: c.dns,
+    backward: c.backward ?? true,
   };
 }
 
@@ -342,5 +383,13 @@ export function printableConfig(c: ResolvedConfig): Record<string, unknown> {
     },
     routes: { file: c.routes ?? null },
     identity: { pattern: c.identityPattern ?? null },
+    cluster: {
+      port: c.cluster.port ?? null,
+      nodeId: c.cluster.nodeId ?? null,
+      keyFile: c.cluster.keyFile ?? null,
+      peers: c.cluster.peers.map((p) => `${p.nodeId}=${p.host.includes(':') ? `[${p.host}]` : p.host}:${p.port}`),
+      dns: c.cluster.dns ?? null,
+      backward: c.cluster.backward,
+    },
   };
 }

@@ -9,6 +9,8 @@
  */
 import { z } from 'zod';
 import { CIPHER_SUITES, suiteByName } from '../dtls/ciphers/index.js';
+import { parseClusterPeers } from '../cluster/cluster-settings.js';
+import { MAX_NODE_ID } from '../cluster/forward-wire.js';
 
 /** How a string from the environment or a flag becomes a value for zod. */
 export type SettingKind = 'string' | 'int' | 'bool' | 'list';
@@ -53,6 +55,12 @@ const identityPattern = z.string().superRefine((s, ctx) => {
     return;
   }
   if (!/\(\?<serial>/.test(re.source)) ctx.addIssue({ code: 'custom', message: 'must have a named group (?<serial>...)' });
+});
+
+/** `id=host:port` entries (docs/cluster.md); the first bad one is named with why. */
+const clusterPeers = z.array(z.string()).min(1, 'must list at least one peer').superRefine((entries, ctx) => {
+  const parsed = parseClusterPeers(entries.join(','));
+  if (!parsed.ok) ctx.addIssue({ code: 'custom', message: parsed.error });
 });
 
 export const configSchema = z.strictObject({
@@ -191,6 +199,22 @@ export const configSchema = z.strictObject({
   identity: z.strictObject({
     pattern: identityPattern.optional()
       .meta(meta({ env: ['COAP_PSK_IDENTITY_PATTERN'], flag: 'identity-pattern', kind: 'string', description: 'regex with a named group serial, e.g. ^(?<tenant>[^/]+)/(?<serial>.+)$' })),
+  }),
+  // CID forwarding between nodes (docs/cluster.md): on when cluster.port is set.
+  cluster: z.strictObject({
+    nodeId: count(0, MAX_NODE_ID).optional()
+      .meta(meta({ env: ['COAP_PSK_CLUSTER_NODE_ID'], flag: 'node-id', kind: 'int', description: `this node's id in the Connection ID, 0..${MAX_NODE_ID} (default: the ordinal of a StatefulSet hostname such as coap-psk-2)` })),
+    port: count(1, 65535).optional()
+      .meta(meta({ env: ['COAP_PSK_CLUSTER_PORT'], flag: 'cluster-port', kind: 'int', description: 'internal UDP port where nodes forward records to the node owning their session; set: cluster on (needs a node id and cluster.keyFile; --workers 1 for now)' })),
+    keyFile: z.string().min(1).optional()
+      .meta(meta({ env: ['COAP_PSK_CLUSTER_KEY_FILE'], flag: 'cluster-key-file', kind: 'string', description: 'file holding the cluster key, the same on every node (at least 32 random bytes, or 64 hex digits)' })),
+    peers: clusterPeers.optional()
+      .meta(meta({ env: ['COAP_PSK_CLUSTER_PEERS'], flag: 'cluster-peers', kind: 'list', description: 'the other nodes, id=host:port,... (their cluster ports)' })),
+    dns: z.string().min(1).optional()
+      .meta(meta({ env: ['COAP_PSK_CLUSTER_DNS'], flag: 'cluster-dns', kind: 'string', description: 'a DNS name listing the nodes (a headless Service), resolved every 5 s; peers found there announce their ids' })),
+    // The flag is the negation: replies go back through the receiving node unless --no-cluster-backward.
+    backward: z.boolean({ error: 'must be true or false' }).optional()
+      .meta(meta({ env: ['COAP_PSK_CLUSTER_BACKWARD'], flag: 'no-cluster-backward', kind: 'bool', description: 'send replies to forwarded records directly from this node (direct server return) instead of back through the node that received them (default: back, for load balancers that NAT)' })),
   }),
 });
 

@@ -28,8 +28,8 @@ import type { HandshakeFailure } from './reasons.js';
 import type { DtlsSession, PeerDescription } from './session.js';
 
 export interface ConnectionEvents {
-  /** Writes one datagram to the peer, at its current address. */
-  sendDatagram(datagram: Buffer, address: string, port: number): void;
+  /** Writes one datagram to the peer, at its current address, by `via` when set (PeerAddress.via). */
+  sendDatagram(datagram: Buffer, address: string, port: number, via: number | undefined): void;
   onEstablished(conn: Connection, result: HandshakeResult): void;
   onData(conn: Connection, data: Buffer): void;
   /** `failure` is set when the handshake never completed, with why. */
@@ -99,6 +99,11 @@ export class Connection implements HandshakeHost, DtlsSession {
 
   get port(): number {
     return this.portValue;
+  }
+
+  /** The path of the newest authenticated record (PeerAddress.via); undefined: direct. */
+  get via(): number | undefined {
+    return this.tracker?.address.via;
   }
 
   get key(): string {
@@ -422,7 +427,7 @@ export class Connection implements HandshakeHost, DtlsSession {
       this.events.onUnprovenSendHeld?.(this);
       return;
     }
-    this.events.sendDatagram(datagram, this.addressValue, this.portValue);
+    this.events.sendDatagram(datagram, this.addressValue, this.portValue, this.tracker?.address.via);
   }
 }
 

@@ -23,6 +23,12 @@
 export interface PeerAddress {
   readonly address: string;
   readonly port: number;
+  /**
+   * The path the record came by, opaque here (a cluster node that passed it on, see
+   * CidRouting.via); undefined: straight from the peer. Replies take the path of the newest
+   * authenticated record, which the address rules below also decide.
+   */
+  readonly via?: number;
 }
 
 /** 'same': from the current address. 'moved': the session now answers `from`. 'kept': from
@@ -44,7 +50,7 @@ export class PeerAddressTracker {
     initial: PeerAddress,
     private readonly amplificationFactor = DEFAULT_AMPLIFICATION_FACTOR,
   ) {
-    this.current = { address: initial.address, port: initial.port };
+    this.current = { address: initial.address, port: initial.port, via: initial.via };
   }
 
   get address(): PeerAddress {
@@ -64,6 +70,9 @@ export class PeerAddressTracker {
       this.newestSeq = seq;
     }
     if (from.address === this.current.address && from.port === this.current.port) {
+      // Same peer address by another path (the load balancer sent the flow to another node):
+      // the path changes with a newer record only, and proves nothing new about the address.
+      if (newer && from.via !== this.current.via) this.current = { address: from.address, port: from.port, via: from.via };
       if (!this.validated) {
         if (newer && this.sentSinceMove) this.budget = Infinity;
         else this.budget += this.amplificationFactor * datagramBytes;
@@ -71,7 +80,7 @@ export class PeerAddressTracker {
       return 'same';
     }
     if (!newer) return 'kept';
-    this.current = { address: from.address, port: from.port };
+    this.current = { address: from.address, port: from.port, via: from.via };
     this.budget = this.amplificationFactor * datagramBytes;
     this.sentSinceMove = false;
     return 'moved';

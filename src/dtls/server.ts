@@ -73,6 +73,11 @@ export interface CidRouting {
   secret: Buffer;
   /** True when it took the datagram; false lets it go the usual way (to be dropped). */
   foreign(route: number, datagram: Buffer, address: string, port: number): boolean;
+  /**
+   * Sends a session's datagram by the path its newest record came (onDatagram's `via`) instead
+   * of from this server's socket; without it, every datagram leaves from the socket.
+   */
+  via?(path: number, datagram: Buffer, address: string, port: number): void;
 }
 
 export interface DtlsListenOptions {
@@ -377,8 +382,9 @@ export class DtlsServer extends EventEmitter {
   /**
    * Public so that tests and the load generator can feed datagrams without a socket.
    * `forwarded`: the datagram came from another process of the group; it is never passed on again.
+   * `via`: the path it came by (CidRouting.via), for the session's replies; undefined: direct.
    */
-  onDatagram(msg: Buffer, address: string, port: number, forwarded = false): void {
+  onDatagram(msg: Buffer, address: string, port: number, forwarded = false, via?: number): void {
     if (this.held) {
       if (this.held.length < this.heldMax && this.heldBytes + msg.length <= this.heldMaxBytes) {
         this.heldBytes += msg.length;
@@ -388,7 +394,7 @@ export class DtlsServer extends EventEmitter {
     }
     this.stats.datagrams++;
     try {
-      this.route(msg, address, port, forwarded);
+      this.route(msg, address, port, forwarded, via);
     } catch (err) {
       // A bug, not a peer's fault: count it and keep serving everyone else.
       this.drop('internal');
@@ -396,11 +402,11 @@ export class DtlsServer extends EventEmitter {
     }
   }
 
-  private route(msg: Buffer, address: string, port: number, forwarded: boolean): void {
+  private route(msg: Buffer, address: string, port: number, forwarded: boolean, via: number | undefined): void {
     const cidLength = this.config.cidLength;
     const { records } = parseCidRecords(msg, cidLength);
     if (records.length === 0) return this.drop('malformed', address, port);
-    const from = { address, port };
+    const from = { address, port, via };
     // RFC 9146: the CID finds the session wherever the datagram came from; the session then
     // authenticates each record and decides whether its peer moved.
     const cid = this.byCid.size > 0 || this.cidRouting ? peekCid(msg, cidLength) : undefined;
@@ -533,7 +539,10 @@ export class DtlsServer extends EventEmitter {
 
   private connectionEvents() {
     return {
-      sendDatagram: (d: Buffer, address: string, port: number) => this.sendTo(d, port, address),
+      sendDatagram: (d: Buffer, address: string, port: number, via: number | undefined) => {
+        if (via !== undefined && this.cidRouting?.via) this.cidRouting.via(via, d, address, port);
+        else this.sendTo(d, port, address);
+      },
       onEstablished: (conn: Connection, r: HandshakeResult) => {
         const { address, port } = conn;
         if (this.pending.get(conn.key) === conn) this.pending.delete(conn.key);
@@ -609,6 +618,15 @@ export class DtlsServer extends EventEmitter {
     this.connections.set(conn.key, conn);
     this.log.info({ identity: conn.identityText, from: `${previous.address}:${previous.port}`, to: `${conn.address}:${conn.port}` }, 'peer address changed');
     this.emit('session-address', conn, previous);
+  }
+
+  /**
+   * A datagram made elsewhere (another node's session, whose peer's flow reaches this server),
+   * sent as it is from this server's socket, so that the peer's NAT and load balancer see the
+   * address it sent to.
+   */
+  sendDatagram(datagram: Buffer, address: string, port: number): void {
+    this.sendTo(datagram, port, address);
   }
 
   private sendTo(datagram: Buffer, port: number, address: string): void {

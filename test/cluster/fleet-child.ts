@@ -3,12 +3,14 @@
  * DTLS sessions of this project's client, each on a UDP socket of its own (one device, one
  * source port), and obeys JSON lines on stdin:
  *
- *   {"seq":1,"op":"connect","device":"d1","identity":"SN1","psk":"<hex>","host":"…","port":5684}
+ *   {"seq":1,"op":"connect","device":"d1","identity":"SN1","psk":"<hex>","host":"…","port":5684,"cid":true}
+ *       (cid: offer RFC 9146 Connection IDs, an empty one of ours: the server's CID in our records)
  *   {"seq":2,"op":"get","device":"d1","path":["whoami"]}
  *   {"seq":3,"op":"rebind","device":"d1"}      the session goes on from a new source port (a NAT rebinding)
  *   {"seq":4,"op":"close","device":"d1"}
  *
- * and answers each with one line {"seq":1,"ok":true,...} or {"seq":1,"ok":false,"error":"…"}.
+ * and answers each with one line {"seq":1,"ok":true,...} or {"seq":1,"ok":false,"error":"…"}; a get's
+ * answer says where the datagram that carried the reply came from ("from": "address:port").
  * The keys it gets are test keys. It exits when stdin closes, and after LIFE_MS in any case.
  */
 import dgram from 'node:dgram';
@@ -26,6 +28,8 @@ interface Device {
   host: string;
   port: number;
   closedReason?: string;
+  /** Source of the datagram being read. */
+  from?: string;
   pending?: { messageId: number; done: (reply: Record<string, unknown>) => void };
 }
 
@@ -34,15 +38,18 @@ let nextMessageId = 1;
 
 function openSocket(device: Pick<Device, 'session'> & Partial<Device>): Promise<dgram.Socket> {
   const socket = dgram.createSocket('udp4');
-  socket.on('message', (msg) => device.session.onDatagram(msg));
+  socket.on('message', (msg, rinfo) => {
+    device.from = `${rinfo.address}:${rinfo.port}`;
+    device.session.onDatagram(msg);
+  });
   socket.on('error', () => {}); // ICMP errors: the timeouts below decide
   return new Promise((ready) => socket.bind(0, () => ready(socket)));
 }
 
-async function connect(name: string, identity: string, psk: Buffer, host: string, port: number): Promise<Record<string, unknown>> {
+async function connect(name: string, identity: string, psk: Buffer, host: string, port: number, cid: boolean): Promise<Record<string, unknown>> {
   const device = { host, port } as Device;
   device.session = new DtlsClientSession(
-    { identity, psk, retransmit: { initialMs: 500, maxMs: 2000, maxRetransmits: 4 } },
+    { identity, psk, retransmit: { initialMs: 500, maxMs: 2000, maxRetransmits: 4 }, ...(cid ? { connectionId: Buffer.alloc(0) } : {}) },
     (d) => device.socket.send(d, device.port, device.host),
   );
   device.socket = await openSocket(device);
@@ -54,7 +61,7 @@ async function connect(name: string, identity: string, psk: Buffer, host: string
   device.session.on('data', (d: Buffer) => {
     const reply = parseReply(d);
     if (reply && device.pending && reply.messageId === device.pending.messageId) {
-      device.pending.done({ ok: true, code: reply.code, payload: reply.payload.toString('utf8') });
+      device.pending.done({ ok: true, code: reply.code, payload: reply.payload.toString('utf8'), from: device.from });
     }
   });
   const outcome = await new Promise<Record<string, unknown>>((done) => {
@@ -111,7 +118,7 @@ async function handle(cmd: Record<string, unknown>): Promise<Record<string, unkn
     const old = devices.get(name);
     if (old) dispose(old);
     devices.delete(name);
-    return connect(name, String(cmd.identity), Buffer.from(String(cmd.psk), 'hex'), String(cmd.host), Number(cmd.port));
+    return connect(name, String(cmd.identity), Buffer.from(String(cmd.psk), 'hex'), String(cmd.host), Number(cmd.port), cmd.cid === true);
   }
   const device = devices.get(name);
   if (!device) return { ok: false, error: `no device ${name}` };

@@ -5,17 +5,25 @@
  * nodes hold the same master key (one SoftHSM token), so any node can serve any device; the
  * only state is the DTLS session, which lives on the node that made it.
  *
- * What holds today, without CID (issue 13) and forwarding (issue 15):
+ * The nodes run as cluster nodes (docs/cluster.md): node ids 0..2, a cluster port, one cluster
+ * key file, every node's cluster address as static peers. What the test shows:
  *  - with 4-tuple affinity (jhash), real clients handshake and are served through the VIP;
  *  - a node that stops loses its own sessions only; its devices handshake again on another node;
- *  - with round-robin, a device whose flow moves to another node (a NAT rebinding: a new source
- *    port) loses its session: the other node does not know it. With CID forwarding this test
- *    turns into "the session goes on" (the todo below).
+ *  - with round-robin, a device without CID whose flow moves to another node (a NAT rebinding:
+ *    a new source port) loses its session: the other node does not know it;
+ *  - with CID, the same device keeps its session: the node its new flow reaches forwards its
+ *    records to the owner (the node its CID names), whose replies come back through that node,
+ *    from the VIP the device sent to; no new handshake;
+ *  - a namespace without the cluster key gets nothing it sends to a cluster port served.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { deriveClusterKey, encodeForwardMessage, ForwardType } from '../../src/cluster/forward-wire.js';
 import { coapClient } from '../helpers/peers.js';
-import { createNetnsCluster, netnsUnavailable, nodeAddress, type NetnsCluster } from '../helpers/netns.js';
+import { createNetnsCluster, DEVICES_ADDRESS, netnsUnavailable, nodeAddress, type NetnsCluster } from '../helpers/netns.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import type { TestToken } from '../helpers/softhsm.js';
 import { expectedHexKey, makeToken } from '../interop/fixture.js';
@@ -24,6 +32,9 @@ import { startFleet, type Fleet } from './fleet.js';
 const ROUTES = fileURLToPath(new URL('./node-routes.ts', import.meta.url));
 const NODES = 3;
 const MAX_DEVICES = 30; // enough for jhash to give every node two devices (a miss is (2/3)^30-rare)
+const CLUSTER_PORT = 5685;
+/** New source ports tried until one reaches another node (round-robin: the next flow does). */
+const MAX_REBINDS = 6;
 
 const unavailable = netnsUnavailable();
 if (unavailable) console.warn(`cluster tests skipped: ${unavailable}`);
@@ -40,13 +51,34 @@ describe.skipIf(unavailable !== undefined)('a cluster of 3 nodes behind nftables
   let fleet: Fleet;
   const nodes: ServerProcess[] = [];
   const nodeName = (i: number) => `node-${i}`;
+  const keyDir = mkdtempSync(join(tmpdir(), 'cluster-key-'));
+
+  /** One node's /metrics, read from the load balancer's namespace. */
+  const metrics = async (i: number): Promise<string> => {
+    const url = `http://${nodeAddress(i)}:${PROBED.COAP_PSK_METRICS_PORT}/metrics`;
+    const res = await cluster.exec(cluster.lb, process.execPath, ['-e', `fetch(${JSON.stringify(url)}).then((r) => r.text()).then((t) => process.stdout.write(t))`]);
+    expect(res.exitCode, res.stderr).toBe(0);
+    return res.stdout;
+  };
+  const series = (text: string, name: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? 0 : Number(line.slice(name.length + 1));
+  };
+  const metric = async (i: number, name: string) => series(await metrics(i), name);
 
   beforeAll(async () => {
     cluster = await createNetnsCluster({ nodes: NODES });
     token = await makeToken('cluster');
+    // The cluster key: a file every node reads (a Secret mounted as a file in Kubernetes).
+    const keyFile = join(keyDir, 'cluster.key');
+    writeFileSync(keyFile, `${'3c'.repeat(32)}\n`, { mode: 0o600 }); // test key only
+    const peers = cluster.nodes.map((_, i) => `${i}=${nodeAddress(i)}:${CLUSTER_PORT}`).join(',');
     const started = await Promise.all(
       cluster.nodes.map((ns, i) =>
-        startServerProcess({ ...token.env, ...PROBED, COAP_PSK_KEY_ENCODING: 'hex', COAP_PSK_LOG_LEVEL: 'info', COAP_PSK_TEST_NODE: nodeName(i) }, ['--routes', ROUTES], { netns: ns }),
+        startServerProcess({
+          ...token.env, ...PROBED, COAP_PSK_KEY_ENCODING: 'hex', COAP_PSK_LOG_LEVEL: 'info', COAP_PSK_TEST_NODE: nodeName(i),
+          COAP_PSK_CLUSTER_NODE_ID: String(i), COAP_PSK_CLUSTER_PORT: String(CLUSTER_PORT), COAP_PSK_CLUSTER_KEY_FILE: keyFile, COAP_PSK_CLUSTER_PEERS: peers,
+        }, ['--routes', ROUTES], { netns: ns }),
       ),
     );
     nodes.push(...started);
@@ -58,6 +90,7 @@ describe.skipIf(unavailable !== undefined)('a cluster of 3 nodes behind nftables
     await Promise.all(nodes.map((n) => n.stop()));
     await cluster?.destroy();
     await token?.cleanup();
+    rmSync(keyDir, { recursive: true, force: true });
   });
 
   it('every node answers the readiness probe of the manifests: GET /healthz on the metrics port, from another namespace', async () => {
@@ -95,7 +128,69 @@ describe.skipIf(unavailable !== undefined)('a cluster of 3 nodes behind nftables
     expect(await fleet.get('rr', ['whoami'])).toMatchObject({ ok: true, payload: serial });
   });
 
-  it.todo('issue 13/15: with CID and forwarding, the rebound device keeps its session under round-robin (the owner node answers)');
+  it('round-robin with CID: the rebound device keeps its session; the node its flow reaches forwards to the owner, whose replies come back through it', async () => {
+    await cluster.setBalancer('round-robin', [0, 1, 2]);
+    const serial = 'SN-cid-rr';
+    expect((await fleet.connect('cid', serial, deviceKey(serial), { cid: true })).ok).toBe(true);
+    const first = await fleet.get('cid', ['node']);
+    expect(first).toMatchObject({ ok: true, from: `${cluster.vip}:${cluster.vipPort}` });
+    const owner = Number(first.payload!.slice('node-'.length));
+    const others = [0, 1, 2].filter((i) => i !== owner);
+    const forwardedByOthers = async () => (await Promise.all(others.map((i) => metric(i, 'coap_psk_cluster_forwarded_total')))).reduce((a, b) => a + b, 0);
+    expect(await forwardedByOthers()).toBe(0);
+
+    let crossed = false;
+    for (let i = 0; i < MAX_REBINDS && !crossed; i++) {
+      expect((await fleet.rebind('cid')).ok).toBe(true);
+      // The owner answers, and its reply reaches the device from the address it sent to (the
+      // VIP): sent by the node that holds the flow's translation, the one that received it.
+      expect(await fleet.get('cid', ['node'])).toMatchObject({ ok: true, payload: nodeName(owner), from: `${cluster.vip}:${cluster.vipPort}` });
+      crossed = (await forwardedByOthers()) > 0;
+    }
+    expect(crossed, `no new source port reached another node in ${MAX_REBINDS} tries`).toBe(true);
+    expect(await fleet.get('cid', ['whoami'])).toMatchObject({ ok: true, payload: serial });
+    const owned = await metrics(owner);
+    expect(series(owned, 'coap_psk_cluster_accepted_total{type="forward"}')).toBeGreaterThan(0);
+    expect(series(owned, 'coap_psk_cluster_backwarded_total')).toBeGreaterThan(0);
+    expect(series(owned, 'coap_psk_cluster_forwarded_total')).toBe(0);
+    // One handshake for the device in all: the session went on.
+    await new Promise((r) => setTimeout(r, 300)); // the log's batching (src/log.ts): 200 ms
+    const handshakes = nodes.flatMap((n) => n.log().split('\n')).filter((l) => l.includes('"handshake ok"') && l.includes(`"identity":"${serial}"`));
+    expect(handshakes).toHaveLength(1);
+  });
+
+  it('forwarded records from a namespace without the cluster key are refused and counted, never served', async () => {
+    const target = 2;
+    const before = await metrics(target);
+    const wrongKey = deriveClusterKey(Buffer.alloc(32, 0x77), 'forward'); // not the cluster's
+    const now = Date.now();
+    const tls12Cid = Buffer.concat([Buffer.from('19fefd00010000000000aa', 'hex'), Buffer.alloc(6, 0x42), Buffer.from('0010', 'hex'), Buffer.alloc(16, 0x99)]);
+    const forged = [
+      encodeForwardMessage(wrongKey, { type: ForwardType.FORWARD, senderNode: 0, timestampMs: now, device: { address: DEVICES_ADDRESS, port: 40000 }, payload: tls12Cid }),
+      encodeForwardMessage(wrongKey, { type: ForwardType.BACKWARD, senderNode: 1, timestampMs: now, device: { address: DEVICES_ADDRESS, port: 40000 }, payload: tls12Cid }),
+      encodeForwardMessage(wrongKey, { type: ForwardType.HELLO, senderNode: 9, timestampMs: now, payload: Buffer.alloc(0) }),
+      tls12Cid, // a bare DTLS record
+    ];
+    const sender = `const s = require('node:dgram').createSocket('udp4');
+      const all = ${JSON.stringify(forged.map((b) => b.toString('hex')))};
+      let n = 0;
+      for (const hex of all) s.send(Buffer.from(hex, 'hex'), ${CLUSTER_PORT}, ${JSON.stringify(nodeAddress(target))}, () => { if (++n === all.length) s.close(); });`;
+    const res = await cluster.exec(cluster.devices, process.execPath, ['-e', sender]);
+    expect(res.exitCode, res.stderr).toBe(0);
+    const refused = (text: string) => series(text, 'coap_psk_cluster_refused_total{reason="unauthentic"}');
+    let after = before;
+    for (let i = 0; i < 50 && refused(after) < refused(before) + forged.length; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      after = await metrics(target);
+    }
+    expect(refused(after) - refused(before)).toBe(forged.length);
+    // Nothing of it reached the DTLS server, was sent on to a device, or was taken for a peer.
+    for (const name of ['coap_psk_datagrams_total', 'coap_psk_cluster_accepted_total{type="forward"}', 'coap_psk_cluster_accepted_total{type="backward"}']) {
+      expect(series(after, name), name).toBe(series(before, name));
+    }
+    const nodeLog = await nodes[target].waitForLog('"node":9', 300);
+    expect(nodeLog).not.toContain('"node":9');
+  });
 
   it('a node that stops loses only its own sessions; its devices handshake again on another node (jhash affinity)', async () => {
     await cluster.setBalancer('affinity', [0, 1, 2]);

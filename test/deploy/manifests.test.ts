@@ -111,9 +111,11 @@ describe('deploy/kubernetes', () => {
         .spec.template.spec.containers.find((c) => c.name === 'coap-psk')!;
       const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...Object.fromEntries(server.env.map((e) => [e.name, e.value])) };
       const { stdout } = await printConfig(server.args, env);
-      const config = JSON.parse(stdout) as { metrics: { port: number; host: string }; keys: { pinFile: string } };
+      const config = JSON.parse(stdout) as { metrics: { port: number; host: string }; keys: { pinFile: string }; cluster: Record<string, unknown> };
       expect(config.metrics).toMatchObject({ port: 9464, host: '0.0.0.0' });
       expect(config.keys.pinFile).toBe(env.COAP_PSK_PIN_FILE);
+      // CID forwarding: the cluster port, peers from the headless Service, the key from its Secret.
+      expect(config.cluster).toMatchObject({ port: 5685, dns: 'coap-psk-nodes', keyFile: env.COAP_PSK_CLUSTER_KEY_FILE, backward: true });
       // The same check refuses a bad value, with the one line that names it.
       const bad = await printConfig(server.args, { ...env, COAP_PSK_METRICS_PORT: '99999' }).catch((e: { stderr: string }) => e);
       expect(bad.stderr).toMatch(/^coap-psk: config metrics\.port \(COAP_PSK_METRICS_PORT\)/);

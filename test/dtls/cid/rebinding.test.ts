@@ -250,3 +250,39 @@ describe('Connection ID: a malformed offer', () => {
     expect(server.handshakeCount).toBe(0);
   });
 });
+
+describe('Connection ID: the path of the newest record (PeerAddress.via, for node forwarding)', () => {
+  it("a session's replies take the path its newest authenticated record came by; an older one moves nothing", async () => {
+    const { server, port } = await start();
+    const sentVia: Array<{ path: number; address: string; port: number; datagram: Buffer }> = [];
+    expect(server.routeCids({
+      route: 0, routeBytes: 2, secret: Buffer.alloc(32, 3), // test secret only
+      foreign: () => false,
+      via: (path, datagram, address, p) => sentVia.push({ path, address, port: p, datagram: Buffer.from(datagram) }),
+    })).toBe(true);
+    const d = await device(port, 'SN-via', Buffer.alloc(0));
+    await roundTrip(d, 'direct'); // no path: from the socket
+    expect(sentVia).toEqual([]);
+    const home = d.current.address().port;
+    const sealed = (text: string) => {
+      d.hold = true;
+      d.session.send(Buffer.from(text));
+      return d.held.shift()!;
+    };
+    const older = sealed('older');
+    const newer = sealed('newer');
+    // The newer record arrives by path 7 from the device's own address: the reply goes by path 7.
+    server.onDatagram(newer, '127.0.0.1', home, true, 7);
+    expect(sentVia.map((s) => [s.path, s.address, s.port])).toEqual([[7, '127.0.0.1', home]]);
+    // The older one, by path 9: answered, but by the newest record's path, 7.
+    server.onDatagram(older, '127.0.0.1', home, true, 9);
+    expect(sentVia.map((s) => s.path)).toEqual([7, 7]);
+    expect(server.stats.addressUpdates).toBe(0); // the address itself never changed
+    // What went by the path is the session's record: the device reads it.
+    for (const s of sentVia) d.session.onDatagram(s.datagram);
+    expect(d.received.slice(-2).map(String)).toEqual(['echo:newer', 'echo:older']);
+    // A newer record straight from the device: replies leave from the socket again.
+    await roundTrip(d, 'direct again');
+    expect(sentVia).toHaveLength(2);
+  });
+});
