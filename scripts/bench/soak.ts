@@ -33,7 +33,7 @@ export const SOAK_LIMIT_MIB = 160;
 export async function soak(bin: string, core: number, srv: ServerProc, key: PionKey, o: SoakOptions): Promise<string[]> {
   const samples: Sample[] = [];
   const rss0 = rssKiB(srv.pid);
-  let result: { ok: number; lost: number; seconds: number; perSecond: number; p99: number; sessions?: number } | undefined;
+  let result: { ok: number; lost: number; seconds: number; perSecond: number; p99: number; sessions?: number; genCpu?: number } | undefined;
   const args = ['-port', String(srv.port), '-phase', 'requests', '-seconds', String(o.seconds), '-sessions', String(o.sessions), '-outstanding', String(o.outstanding),
     '-concurrency', '32', '-rate', String(o.rate), '-progress', `${o.sampleSeconds}s`, '-prefix', 'SOAK-', '-path', 'whoami', '-timeout', '120s'];
   await runPinnedLines(core, bin, args, { ...process.env, ...pionKeyEnv(key) }, (o.seconds + 240) * 1000, (line) => {
@@ -67,7 +67,7 @@ export async function soak(bin: string, core: number, srv: ServerProc, key: Pion
     '|---:|---:|---:|---:|',
     ...rows,
     '',
-    `Reached ${Math.round(result.perSecond).toLocaleString('en-US')} requests/s on average (${result.ok.toLocaleString('en-US')} answered, ${result.lost} lost, p99 ${result.p99.toFixed(1)} ms).`,
+    `Reached ${Math.round(result.perSecond).toLocaleString('en-US')} requests/s on average (${result.ok.toLocaleString('en-US')} answered, ${result.lost} lost, p99 ${result.p99.toFixed(1)} ms; the generator used ${result.genCpu === undefined ? 'n/a' : `${Math.round(result.genCpu * 100)}%`} of its core).`,
     `RSS peak ${peak.toFixed(1)} MiB, ${lateGrowth} growth over the second half: ${peak < SOAK_LIMIT_MIB ? `under the ${SOAK_LIMIT_MIB} MiB limit` : `OVER the ${SOAK_LIMIT_MIB} MiB limit`}${result.perSecond < 0.95 * o.rate ? ` (at ${Math.round(result.perSecond).toLocaleString('en-US')}/s, not the ${o.rate.toLocaleString('en-US')}/s asked for)` : ''}.`,
   ];
 }

@@ -259,8 +259,9 @@ func runStorm(o options) {
 }
 
 // pace returns a channel that hands out `rate` permits per second until `deadline` (nil for
-// no cap): every 10 ms a tick's share is offered, and permits not taken within it are dropped,
-// so a slow server is not sent a burst afterwards.
+// no cap): every 10 ms the share of the time elapsed since the last tick is offered (a Ticker
+// drops ticks when its reader is late, and counting ticks would then fall short of the rate),
+// and permits not taken within it are dropped, so a slow server is not sent a burst afterwards.
 func pace(rate float64, deadline time.Time) <-chan struct{} {
 	if rate <= 0 {
 		return nil
@@ -271,11 +272,13 @@ func pace(rate float64, deadline time.Time) <-chan struct{} {
 		t := time.NewTicker(tick)
 		defer t.Stop()
 		owed := 0.0
+		last := time.Now()
 		for now := range t.C {
 			if now.After(deadline) {
 				return
 			}
-			owed += rate * tick.Seconds()
+			owed += rate * now.Sub(last).Seconds()
+			last = now
 			for ; owed >= 1; owed-- {
 				select {
 				case permits <- struct{}{}:
