@@ -17,80 +17,43 @@
  *  - a namespace without the cluster key gets nothing it sends to a cluster port served.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { deriveClusterKey, encodeForwardMessage, ForwardType } from '../../src/cluster/forward-wire.js';
 import { coapClient } from '../helpers/peers.js';
 import { createNetnsCluster, DEVICES_ADDRESS, netnsUnavailable, nodeAddress, type NetnsCluster } from '../helpers/netns.js';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import type { ServerProcess } from '../helpers/server-process.js';
 import type { TestToken } from '../helpers/softhsm.js';
 import { expectedHexKey, makeToken } from '../interop/fixture.js';
 import { startFleet, type Fleet } from './fleet.js';
+import { CLUSTER_PORT, deviceKey, expectRebindKeepsSession, nodeMetrics, nodeName, PROBED, series, startClusterNodes, stopClusterNodes } from './netns-nodes.js';
 
-const ROUTES = fileURLToPath(new URL('./node-routes.ts', import.meta.url));
 const NODES = 3;
 const MAX_DEVICES = 30; // enough for jhash to give every node two devices (a miss is (2/3)^30-rare)
-const CLUSTER_PORT = 5685;
-/** New source ports tried until one reaches another node (round-robin: the next flow does). */
-const MAX_REBINDS = 6;
 
 const unavailable = netnsUnavailable();
 if (unavailable) console.warn(`cluster tests skipped: ${unavailable}`);
-
-/** The metrics listener as deploy/kubernetes/statefulset.yaml sets it, so the kubelet can probe it. */
-const PROBED = { COAP_PSK_METRICS_PORT: '9464', COAP_PSK_METRICS_HOST: '0.0.0.0' };
-
-/** Devices hold their key as 32 hex characters (libcoap -k style), so the nodes run in `hex` mode. */
-const deviceKey = (serial: string) => Buffer.from(expectedHexKey(serial), 'latin1');
 
 describe.skipIf(unavailable !== undefined)('a cluster of 3 nodes behind nftables DNAT', { timeout: 60_000 }, () => {
   let cluster: NetnsCluster;
   let token: TestToken;
   let fleet: Fleet;
   const nodes: ServerProcess[] = [];
-  const nodeName = (i: number) => `node-${i}`;
   const keyDir = mkdtempSync(join(tmpdir(), 'cluster-key-'));
 
-  /** One node's /metrics, read from the load balancer's namespace. */
-  const metrics = async (i: number): Promise<string> => {
-    const url = `http://${nodeAddress(i)}:${PROBED.COAP_PSK_METRICS_PORT}/metrics`;
-    const res = await cluster.exec(cluster.lb, process.execPath, ['-e', `fetch(${JSON.stringify(url)}).then((r) => r.text()).then((t) => process.stdout.write(t))`]);
-    expect(res.exitCode, res.stderr).toBe(0);
-    return res.stdout;
-  };
-  const series = (text: string, name: string): number => {
-    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-    return line === undefined ? 0 : Number(line.slice(name.length + 1));
-  };
-  const metric = async (i: number, name: string) => series(await metrics(i), name);
+  const metrics = (i: number) => nodeMetrics(cluster).text(i);
 
   beforeAll(async () => {
     cluster = await createNetnsCluster({ nodes: NODES });
     token = await makeToken('cluster');
-    // The cluster key: a file every node reads (a Secret mounted as a file in Kubernetes).
-    const keyFile = join(keyDir, 'cluster.key');
-    writeFileSync(keyFile, `${'3c'.repeat(32)}\n`, { mode: 0o600 }); // test key only
     const peers = cluster.nodes.map((_, i) => `${i}=${nodeAddress(i)}:${CLUSTER_PORT}`).join(',');
-    const started = await Promise.all(
-      cluster.nodes.map((ns, i) =>
-        startServerProcess({
-          ...token.env, ...PROBED, COAP_PSK_KEY_ENCODING: 'hex', COAP_PSK_LOG_LEVEL: 'info', COAP_PSK_TEST_NODE: nodeName(i),
-          COAP_PSK_CLUSTER_NODE_ID: String(i), COAP_PSK_CLUSTER_PORT: String(CLUSTER_PORT), COAP_PSK_CLUSTER_KEY_FILE: keyFile, COAP_PSK_CLUSTER_PEERS: peers,
-        }, ['--routes', ROUTES], { netns: ns }),
-      ),
-    );
-    nodes.push(...started);
+    nodes.push(...(await startClusterNodes(cluster, token, keyDir, { COAP_PSK_CLUSTER_PEERS: peers })));
     fleet = startFleet(cluster);
   });
 
   afterAll(async () => {
-    await fleet?.close();
-    await Promise.all(nodes.map((n) => n.stop()));
-    await cluster?.destroy();
-    await token?.cleanup();
-    rmSync(keyDir, { recursive: true, force: true });
+    await stopClusterNodes({ fleet, nodes, cluster, token, keyDir });
   });
 
   it('every node answers the readiness probe of the manifests: GET /healthz on the metrics port, from another namespace', async () => {
@@ -129,34 +92,7 @@ describe.skipIf(unavailable !== undefined)('a cluster of 3 nodes behind nftables
   });
 
   it('round-robin with CID: the rebound device keeps its session; the node its flow reaches forwards to the owner, whose replies come back through it', async () => {
-    await cluster.setBalancer('round-robin', [0, 1, 2]);
-    const serial = 'SN-cid-rr';
-    expect((await fleet.connect('cid', serial, deviceKey(serial), { cid: true })).ok).toBe(true);
-    const first = await fleet.get('cid', ['node']);
-    expect(first).toMatchObject({ ok: true, from: `${cluster.vip}:${cluster.vipPort}` });
-    const owner = Number(first.payload!.slice('node-'.length));
-    const others = [0, 1, 2].filter((i) => i !== owner);
-    const forwardedByOthers = async () => (await Promise.all(others.map((i) => metric(i, 'coap_psk_cluster_forwarded_total')))).reduce((a, b) => a + b, 0);
-    expect(await forwardedByOthers()).toBe(0);
-
-    let crossed = false;
-    for (let i = 0; i < MAX_REBINDS && !crossed; i++) {
-      expect((await fleet.rebind('cid')).ok).toBe(true);
-      // The owner answers, and its reply reaches the device from the address it sent to (the
-      // VIP): sent by the node that holds the flow's translation, the one that received it.
-      expect(await fleet.get('cid', ['node'])).toMatchObject({ ok: true, payload: nodeName(owner), from: `${cluster.vip}:${cluster.vipPort}` });
-      crossed = (await forwardedByOthers()) > 0;
-    }
-    expect(crossed, `no new source port reached another node in ${MAX_REBINDS} tries`).toBe(true);
-    expect(await fleet.get('cid', ['whoami'])).toMatchObject({ ok: true, payload: serial });
-    const owned = await metrics(owner);
-    expect(series(owned, 'coap_psk_cluster_accepted_total{type="forward"}')).toBeGreaterThan(0);
-    expect(series(owned, 'coap_psk_cluster_backwarded_total')).toBeGreaterThan(0);
-    expect(series(owned, 'coap_psk_cluster_forwarded_total')).toBe(0);
-    // One handshake for the device in all: the session went on.
-    await new Promise((r) => setTimeout(r, 300)); // the log's batching (src/log.ts): 200 ms
-    const handshakes = nodes.flatMap((n) => n.log().split('\n')).filter((l) => l.includes('"handshake ok"') && l.includes(`"identity":"${serial}"`));
-    expect(handshakes).toHaveLength(1);
+    await expectRebindKeepsSession(cluster, fleet, nodes, 'SN-cid-rr');
   });
 
   it('forwarded records from a namespace without the cluster key are refused and counted, never served', async () => {
