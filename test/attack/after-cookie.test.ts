@@ -7,14 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertDescription, AlertLevel, ContentType, HandshakeType } from '../../src/dtls/constants.js';
 import { CCM_8, RawUdpPeer, fullHandshake, plainAlerts, rawFragment, toFlight4, type PskClientSession } from '../helpers/dtls-raw.js';
 import { coapGet, parseReply } from '../helpers/coap-bytes.js';
-import { MEMORY_BOUND, devicePsk, rss, sleep, startTarget, type AttackTarget } from './fixture.js';
+import { MEMORY_BOUND, devicePsk, retainedBytes, sleep, startTarget, type AttackTarget } from './fixture.js';
 
 let target: AttackTarget;
-let rssBefore = 0;
+let retainedBefore = 0;
 
 beforeAll(async () => {
   target = await startTarget({ label: 'attack-after-cookie' });
-  rssBefore = rss();
+  retainedBefore = retainedBytes();
 });
 
 afterAll(async () => {
@@ -177,6 +177,6 @@ describe('after a valid cookie', () => {
     expect(res.responseCode, res.stderr).toBe('2.05');
     expect(res.payload).toBe('SN-after-cookie');
     expect(target.server.dtls.stats.dropped.internal ?? 0).toBe(0);
-    expect(rss() - rssBefore).toBeLessThan(MEMORY_BOUND);
+    expect(retainedBytes() - retainedBefore).toBeLessThan(MEMORY_BOUND);
   });
 });

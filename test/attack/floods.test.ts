@@ -12,17 +12,17 @@ import { encodeClientKeyExchangePsk } from '../../src/dtls/handshake/client-key-
 import { RawUdpPeer, fullHandshake, plainRecord, rawFragment, readHelloVerifyCookie, toFlight4, PskClientSession } from '../helpers/dtls-raw.js';
 import { loadCorpus } from '../fuzz/corpus.js';
 import { inputArb } from '../fuzz/mutate.js';
-import { MEMORY_BOUND, devicePsk, paced, rss, sleep, startTarget, type AttackTarget } from './fixture.js';
+import { MEMORY_BOUND, devicePsk, paced, retainedBytes, sleep, startTarget, type AttackTarget } from './fixture.js';
 
 let target: AttackTarget;
-let rssBefore = 0;
+let retainedBefore = 0;
 
 beforeAll(async () => {
   target = await startTarget({ label: 'attack-floods' });
   // Warm up (first handshake loads the token session, the suites) before the baseline.
   const warm = await target.whoami('SN-warmup');
   expect(warm.ok, warm.stderr).toBe(true);
-  rssBefore = rss();
+  retainedBefore = retainedBytes();
 });
 
 afterAll(async () => {
@@ -34,7 +34,7 @@ async function honestClientStillServed(serial: string): Promise<void> {
   expect(res.responseCode, res.stderr).toBe('2.05');
   expect(res.payload).toBe(serial);
   expect(target.server.dtls.stats.dropped.internal ?? 0).toBe(0);
-  expect(rss() - rssBefore).toBeLessThan(MEMORY_BOUND);
+  expect(retainedBytes() - retainedBefore).toBeLessThan(MEMORY_BOUND);
 }
 
 async function openPeers(n: number, address = '127.0.0.1'): Promise<RawUdpPeer[]> {

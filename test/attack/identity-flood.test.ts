@@ -9,18 +9,18 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AlertLevel, ContentType } from '../../src/dtls/constants.js';
 import { RawUdpPeer, fullHandshake, plainAlerts, toFlight4, type PskClientSession } from '../helpers/dtls-raw.js';
 import { coapGet, parseReply } from '../helpers/coap-bytes.js';
-import { MEMORY_BOUND, devicePsk, rss, sleep, startTarget, type AttackTarget } from './fixture.js';
+import { MEMORY_BOUND, devicePsk, retainedBytes, sleep, startTarget, type AttackTarget } from './fixture.js';
 
 const LATENCY_MS = 4000;
 const ATTACKERS = 400;
 const ADDRESSES = 10; // 40 handshakes per source address: inside any sane per-source burst
 
 let target: AttackTarget;
-let rssBefore = 0;
+let retainedBefore = 0;
 
 beforeAll(async () => {
   target = await startTarget({ label: 'attack-identity-flood', latencyMs: LATENCY_MS });
-  rssBefore = rss();
+  retainedBefore = retainedBytes();
 });
 
 afterAll(async () => {
@@ -75,5 +75,5 @@ it('bounds waiting derivations, refuses the excess at once, keeps sessions serve
   const res = await target.whoami('SN-after-identity-flood', 10);
   expect(res.responseCode, res.stderr).toBe('2.05');
   expect(res.payload).toBe('SN-after-identity-flood');
-  expect(rss() - rssBefore).toBeLessThan(MEMORY_BOUND);
+  expect(retainedBytes() - retainedBefore).toBeLessThan(MEMORY_BOUND);
 });
