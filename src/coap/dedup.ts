@@ -27,23 +27,24 @@ export const EXCHANGE_LIFETIME_MS = 247_000;
 export const NON_LIFETIME_MS = 145_000;
 /** The requests of one session looked at for duplicates: NSTART up to this is covered. */
 export const EXCHANGES_PER_SESSION = 8;
-/** What a slot costs besides its reply: session number, Message ID, expiry, sequence, reply position and length. */
-export const SLOT_BYTES = 8 + 2 + 8 + 8 + 8 + 4;
+/** What a slot costs besides its reply: Message ID, expiry, sequence, reply position and length. */
+const SLOT_BYTES = 2 + 8 + 8 + 8 + 4;
 /** The reply size the bound is split for: a slot's share of the byte ring (a piggybacked ACK is typically 10-60 bytes). */
 const AVERAGE_REPLY_BYTES = 64;
 /** Not an entry (what `find` returns for a new Message ID, and `add` with a bound of 0). */
 export const NO_ENTRY = -1;
 
-/** What a session holds of the cache: a number of its own and the sequence numbers of its last requests. */
+/**
+ * What a session holds of the cache: the sequence numbers of its last requests. A sequence
+ * number is given out once, so a slot that still holds one is that session's entry.
+ */
 export class SessionDedup {
   readonly seqs: number[] = new Array<number>(EXCHANGES_PER_SESSION).fill(NO_ENTRY);
   next = 0;
-  constructor(readonly id: number) {}
 }
 
 export class DedupCache {
   private readonly capacity: number;
-  private readonly sessionOf: Float64Array;
   private readonly messageIdOf: Uint16Array;
   private readonly expiresAt: Float64Array;
   private readonly seqOf: Float64Array;
@@ -54,12 +55,10 @@ export class DedupCache {
   private seq = 0;
   /** Absolute position of the next reply byte: its offset in `ring` is `written % ring.length`. */
   private written = 0;
-  private sessions = 0;
 
   constructor(maxBytes: number) {
     this.capacity = Math.floor(maxBytes / (SLOT_BYTES + AVERAGE_REPLY_BYTES));
     const n = this.capacity;
-    this.sessionOf = new Float64Array(n);
     this.messageIdOf = new Uint16Array(n);
     this.expiresAt = new Float64Array(n);
     this.seqOf = new Float64Array(n).fill(NO_ENTRY);
@@ -85,18 +84,17 @@ export class DedupCache {
     for (const seq of d.seqs) {
       if (seq === NO_ENTRY) continue;
       const slot = seq % this.capacity;
-      if (this.seqOf[slot] === seq && this.messageIdOf[slot] === messageId && this.sessionOf[slot] === d.id && this.expiresAt[slot]! > now) return seq;
+      if (this.seqOf[slot] === seq && this.messageIdOf[slot] === messageId && this.expiresAt[slot]! > now) return seq;
     }
     return NO_ENTRY;
   }
 
   add(state: SessionState, messageId: number, lifetimeMs: number, now: number): number {
     if (this.capacity === 0) return NO_ENTRY;
-    const d = (state.dedup ??= new SessionDedup(++this.sessions));
+    const d = (state.dedup ??= new SessionDedup());
     const seq = this.seq++;
     const slot = seq % this.capacity;
     this.seqOf[slot] = seq;
-    this.sessionOf[slot] = d.id;
     this.messageIdOf[slot] = messageId;
     this.expiresAt[slot] = now + lifetimeMs;
     this.replyAt[slot] = -1;
