@@ -94,7 +94,6 @@ export function devicePsk(serial: string): Buffer {
   return Buffer.from(expectedPsk(serial).toString('hex'), 'ascii');
 }
 
-/** Resident set size of this process, after a collection when the runtime allows one. */
 /**
  * What the process keeps: V8's heap and the memory of Buffers, after a full GC. RSS is not the
  * measure: it also holds the garbage of a flood until V8 collects it and the pages V8 keeps
