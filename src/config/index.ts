@@ -174,7 +174,6 @@ function dotted(s: SettingInfo): string {
   return `${s.path[0]}.${s.path[1]}`;
 }
 
-/** commander turns --metrics-port into metricsPort. */
 /**
  * A flag's value as parsed. `--no-x` is a negation: commander sets `x` to true when absent and
  * false when given, so only false counts (an absent flag must not hide the environment's value).
@@ -184,6 +183,7 @@ function flagValue(flag: string, flags: ConfigSources['flags']): string | boolea
   return flags?.[camel(flag)] ?? flags?.[flag];
 }
 
+/** commander turns --metrics-port into metricsPort. */
 export function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }

@@ -207,7 +207,6 @@ function tokenNotFoundHint(config: Pkcs11KeyConfig, message: string): string {
   return `${message} (SOFTHSM2_CONF is not set, so SoftHSM looks in its system-wide token store; the development token's is ${devPaths().confPath})`;
 }
 
-/** The uncached resolver: for `derive` and `hsm check`, which want every derivation to hit the token. */
 /**
  * The second HSM key that only derives session ticket secrets (docs/resumption.md): a block
  * cipher over it, on a session pool of its own, so that device PSKs are never derived under it.
@@ -238,6 +237,7 @@ export async function openTicketKeyCipher(config: KeyConfig, label: string): Pro
   };
 }
 
+/** The uncached resolver: for `derive` and `hsm check`, which want every derivation to hit the token. */
 export async function openKeySource(config: KeyConfig, flags: KeyFlags = {}): Promise<Pkcs11Resolver | SoftwareResolver> {
   if (config.mode === 'software') return new SoftwareResolver({ keys: config.keys, encoding: config.encoding });
   if (config.softhsmConf !== undefined) process.env.SOFTHSM2_CONF = config.softhsmConf;
