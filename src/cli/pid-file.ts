@@ -10,19 +10,25 @@
  * empty or half written; removed when the process exits, but only while it still names this
  * process: the old server of a takeover leaves its successor's file alone.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { UserError } from '../errors.js';
 
 export function writePidFile(path: string, pid = process.pid): void {
-  const temp = `${path}.${pid}.tmp`;
+  // A fresh name, created exclusively: nothing planted beside the file (a symlink) is followed.
+  const temp = `${path}.${pid}.${randomBytes(6).toString('hex')}.tmp`;
+  let created = false;
   try {
-    writeFileSync(temp, `${pid}\n`, { mode: 0o644 });
+    writeFileSync(temp, `${pid}\n`, { mode: 0o644, flag: 'wx' });
+    created = true;
     renameSync(temp, path);
   } catch (e) {
-    try {
-      unlinkSync(temp);
-    } catch {
-      // never written
+    if (created) {
+      try {
+        unlinkSync(temp);
+      } catch {
+        // already gone
+      }
     }
     throw new UserError(`config listener.pidFile: cannot write ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
