@@ -106,8 +106,6 @@ export interface HandshakeOptions {
   readonly handshakeTimeoutMs: number;
   readonly maxQueuedRecords: number;
   readonly maxReassemblyBytes: number;
-  /** Session ID, ticket and abbreviated handshake; none by default (or the constructor's `plan`). */
-  readonly resumption?: ResumptionPlan;
 }
 
 /**
@@ -156,7 +154,7 @@ export class ServerHandshake {
     clientHelloBody: Buffer,
     private readonly negotiated: Negotiated,
     /** Session ID, ticket and abbreviated handshake (server-resumption.ts); none by default. */
-    plan: ResumptionPlan = options.resumption ?? NO_RESUMPTION,
+    plan: ResumptionPlan = NO_RESUMPTION,
   ) {
     // The stateless HelloVerifyRequest took message_seq 0 in the client's count; our next
     // message carries the same message_seq as the ClientHello it answers (RFC 6347 4.2.2).
@@ -442,9 +440,10 @@ export class ServerHandshake {
     }
     const resumed = this.state === 'wait_resumed_finished' ? this.plan.resumes!.kind : undefined;
     const finalFlight: FlightItem[] = [];
+    // What a ticket seals and the session cache keeps: one state for both.
+    const resumable = resumed ? undefined : this.resumableState(chosen);
     if (!resumed) {
       this.transcript.update(encodeHandshake(m.msgType, m.messageSeq, m.body));
-      const resumable = this.resumableState(chosen);
       if (resumable && this.plan.issueTicket) finalFlight.push(this.message(HandshakeType.new_session_ticket, encodeNewSessionTicket(this.plan.issueTicket(resumable))));
       const serverVerify = computeVerifyData(chosen.masterSecret, 'server finished', this.transcript.digest());
       finalFlight.push(
@@ -470,7 +469,7 @@ export class ServerHandshake {
       durationMs: Date.now() - this.startedAt,
       resumed,
       sessionId: this.plan.sessionId,
-      resumable: resumed || !this.plan.cache ? undefined : this.resumableState(chosen),
+      resumable: this.plan.cache ? resumable : undefined,
     });
     this.dispose();
   }

@@ -175,7 +175,7 @@ export class DtlsServer extends EventEmitter {
   /** What every Connection reports to: one object for all, not a set of closures per handshake. */
   private readonly events = this.connectionEvents();
   /** The handshake settings every handshake shares (its resumption plan is its own). */
-  private readonly handshakeOptions: Omit<HandshakeOptions, 'resumption'>;
+  private readonly handshakeOptions: HandshakeOptions;
 
   constructor(options: DtlsServerOptions) {
     super();
