@@ -54,7 +54,8 @@ export function routeWorkerCids(server: CoapPskServer, slot: number, grant: Sock
     labelNames: ['worker'],
     registers: [server.metrics.registry],
   });
-  const worker = String(slot);
+  // The series of this worker, looked up once: inc() with a label object hashes it per call.
+  const forwardedHere = forwarded.labels(String(slot));
   const ok = server.dtls.routeCids({
     route: slot,
     routeBytes: grant.routeBytes,
@@ -62,7 +63,7 @@ export function routeWorkerCids(server: CoapPskServer, slot: number, grant: Sock
     foreign(route, datagram, address, port) {
       // A CID no worker of this group issued (random, forged, or of another node): dropped here.
       if (route < 1 || route > grant.workers) return false;
-      forwarded.inc({ worker });
+      forwardedHere.inc();
       process.send?.({ type: 'coap-psk:cid-forward', route, data: datagram.toString('base64'), address, port } satisfies CidForward);
       return true;
     },

@@ -336,8 +336,10 @@ export class Connection implements HandshakeHost, DtlsSession {
       this.sendAlert(AlertLevel.fatal, AlertDescription.record_overflow);
       return this.close('record_overflow', false);
     }
-    if (r.epoch > 0) this.lastActivity = Date.now();
-    if (r.epoch > 0) this.trackPeerAddress(r);
+    if (r.epoch > 0) {
+      this.lastActivity = Date.now();
+      this.trackPeerAddress(r);
+    }
     if (this.state === 'closed') return;
     switch (type) {
       case ContentType.handshake:
@@ -427,7 +429,7 @@ export class Connection implements HandshakeHost, DtlsSession {
       this.events.onUnprovenSendHeld?.(this);
       return;
     }
-    this.events.sendDatagram(datagram, this.addressValue, this.portValue, this.tracker?.address.via);
+    this.events.sendDatagram(datagram, this.addressValue, this.portValue, this.via);
   }
 }
 
