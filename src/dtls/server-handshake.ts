@@ -229,15 +229,7 @@ export class ServerHandshake {
     const n = this.negotiated;
     this.identity = state.identity;
     if (this.plan.issueTicket) this.flight4.push(this.message(HandshakeType.new_session_ticket, encodeNewSessionTicket(this.plan.issueTicket(state))));
-    const keys = deriveKeyBlock(state.masterSecret, this.clientHello.random, this.serverRandom, n.suite);
-    const opts = { encryptThenMac: n.encryptThenMac };
-    const chosen: CandidateKeys = {
-      tag: state.pskTag,
-      masterSecret: state.masterSecret,
-      clientWrite: n.suite.createProtection(keys.client, opts),
-      serverWrite: n.suite.createProtection(keys.server, opts),
-    };
-    wipeKeyBlock(keys);
+    const chosen = this.candidateKeys(state.pskTag, state.masterSecret);
     this.chosen = chosen;
     this.host.installEpoch1(chosen.clientWrite, chosen.serverWrite, n.suite.maxExpansion);
     const serverVerify = computeVerifyData(state.masterSecret, 'server finished', this.transcript.copy().digest());
@@ -397,6 +389,21 @@ export class ServerHandshake {
     );
   }
 
+  /** The epoch-1 protections a master secret gives (RFC 5246 6.3); the key block is wiped once they hold their keys. */
+  private candidateKeys(tag: string, masterSecret: Buffer): CandidateKeys {
+    const n = this.negotiated;
+    const keys = deriveKeyBlock(masterSecret, this.clientHello.random, this.serverRandom, n.suite);
+    const opts = { encryptThenMac: n.encryptThenMac };
+    const result: CandidateKeys = {
+      tag,
+      masterSecret,
+      clientWrite: n.suite.createProtection(keys.client, opts),
+      serverWrite: n.suite.createProtection(keys.server, opts),
+    };
+    wipeKeyBlock(keys);
+    return result;
+  }
+
   private onKeysResolved(candidates: readonly PskKey[], z: Buffer | undefined, sessionHash: Buffer): void {
     if (this.finished) return wipe(candidates); // the connection went away while the HSM worked
     if (candidates.length === 0) return this.abort(AlertDescription.unknown_psk_identity, 'unknown_psk_identity');
@@ -407,16 +414,7 @@ export class ServerHandshake {
         ? computeExtendedMasterSecret(premaster, sessionHash)
         : computeMasterSecret(premaster, this.clientHello.random, this.serverRandom);
       premaster.fill(0);
-      const keys = deriveKeyBlock(masterSecret, this.clientHello.random, this.serverRandom, n.suite);
-      const opts = { encryptThenMac: n.encryptThenMac };
-      const result: CandidateKeys = {
-        tag: c.tag,
-        masterSecret,
-        clientWrite: n.suite.createProtection(keys.client, opts),
-        serverWrite: n.suite.createProtection(keys.server, opts),
-      };
-      wipeKeyBlock(keys);
-      return result;
+      return this.candidateKeys(c.tag, masterSecret);
     });
     z?.fill(0);
     wipe(candidates); // the lookup hands out copies: these bytes are ours to erase
