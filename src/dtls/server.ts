@@ -492,25 +492,12 @@ export class DtlsServer extends EventEmitter {
     // A resumption makes no key lookup: a backlog at the HSM does not hold it up.
     const resumes = plan !== undefined && plan !== 'abort' && plan.resumes !== undefined;
     if (!resumes && this.lookups.pending >= this.lookups.max) return this.refuseHello('key_lookup_queue_full', record, address, port);
+    if (isFailure(offered)) return this.failHello(offered, record, address, port);
     // RFC 7627 5.3: an EMS session offered for resumption without EMS in the hello: abort.
-    const failure: NegotiationFailure | undefined = isFailure(offered) ? offered : plan === 'abort' ? { alert: AlertDescription.handshake_failure, reason: 'extended_master_secret_required' } : undefined;
-    if (failure || isFailure(offered) || plan === 'abort') {
-      const f = failure!;
-      this.sendPlainAlert(f.alert, record.sequenceNumber, address, port);
-      this.stats.handshakesFailed++;
-      this.log.info({ address, port, reason: f.reason }, 'handshake failed');
-      this.emitHandshake({ address, port, durationMs: 0, result: 'failed', reason: f.reason });
-      return;
-    }
+    if (plan === 'abort') return this.failHello({ alert: AlertDescription.handshake_failure, reason: 'extended_master_secret_required' }, record, address, port);
     const negotiated = plan?.resumes ? resumedNegotiation(ch, offered, plan.resumes.state) : offered;
     const cid = this.answerConnectionId(ch, negotiated);
-    if (!cid) {
-      this.sendPlainAlert(AlertDescription.decode_error, record.sequenceNumber, address, port);
-      this.stats.handshakesFailed++;
-      this.log.info({ address, port, reason: 'malformed_extension', detail: 'connection_id' }, 'handshake failed');
-      this.emitHandshake({ address, port, durationMs: 0, result: 'failed', reason: 'malformed_extension', detail: 'connection_id' });
-      return;
-    }
+    if (!cid) return this.failHello({ alert: AlertDescription.decode_error, reason: 'malformed_extension' }, record, address, port, 'connection_id');
     // Our epoch-0 sequence numbers continue past the ClientHello's: there must be room.
     if (record.sequenceNumber >= MAX_SEQUENCE_NUMBER) return this.drop('sequence_exhausted', address, port);
     // A valid cookie from an address that has a session: the device may have rebooted (RFC 6347
@@ -662,6 +649,15 @@ export class DtlsServer extends EventEmitter {
   }
 
   /** Refused at once, with an alert, so the device backs off instead of retransmitting. */
+  /** A cookie-verified ClientHello this server cannot answer: a fatal alert in epoch 0, counted and logged. */
+  private failHello(f: NegotiationFailure, record: DTLSRecord, address: string, port: number, detail?: string): void {
+    this.sendPlainAlert(f.alert, record.sequenceNumber, address, port);
+    this.stats.handshakesFailed++;
+    const why = detail === undefined ? { reason: f.reason } : { reason: f.reason, detail };
+    this.log.info({ address, port, ...why }, 'handshake failed');
+    this.emitHandshake({ address, port, durationMs: 0, result: 'failed', ...why });
+  }
+
   private refuseHello(reason: 'handshake_limit' | 'key_lookup_queue_full', record: DTLSRecord, address: string, port: number): void {
     this.drop(reason, address, port);
     this.sendPlainAlert(AlertDescription.internal_error, record.sequenceNumber, address, port);
