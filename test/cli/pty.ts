@@ -20,7 +20,11 @@ export interface PtyRun {
 const shellQuote = (a: string): string => `'${a.replace(/'/g, `'\\''`)}'`;
 
 export function onPty(argv: string[], env: NodeJS.ProcessEnv): PtyRun {
-  const child = spawn('script', ['-qec', argv.map(shellQuote).join(' '), '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  // script runs the command with $SHELL -c, /bin/sh when SHELL is unset (as in CI). dash forks
+  // instead of exec'ing it, then dies of the Ctrl-C that the command handles: exit 130. `exec`
+  // makes the command itself the terminal's foreground process under any shell.
+  const command = `exec ${argv.map(shellQuote).join(' ')}`;
+  const child = spawn('script', ['-qec', command, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
