@@ -125,9 +125,11 @@ export interface HandshakeRun {
 
 /**
  * Full handshakes with distinct serials for `seconds`, `concurrency` at a time; each session
- * is closed (close_notify) as soon as it is established, so the server frees it.
+ * is closed (close_notify) as soon as it is established, so the server frees it. With
+ * `ratePerSecond`, a handshake starts only when the schedule owes one (open loop, at most
+ * `concurrency` in flight), so that a server's cost per handshake is read below saturation.
  */
-export async function runHandshakes(target: Target, opts: { seconds: number; concurrency: number; prefix: string; max?: number }): Promise<HandshakeRun> {
+export async function runHandshakes(target: Target, opts: { seconds: number; concurrency: number; prefix: string; max?: number; ratePerSecond?: number }): Promise<HandshakeRun> {
   const start = performance.now();
   const deadline = start + opts.seconds * 1000;
   const max = opts.max ?? 1_000_000;
@@ -136,8 +138,14 @@ export async function runHandshakes(target: Target, opts: { seconds: number; con
   let ok = 0;
   let failed = 0;
   const latencies: number[] = [];
+  const rate = opts.ratePerSecond;
+  const owed = () => (rate ? Math.floor(((performance.now() - start) / 1000) * rate) : Infinity);
   const worker = async (): Promise<void> => {
     while (performance.now() < deadline && n < max) {
+      if (n >= owed()) {
+        await new Promise((r) => setTimeout(r, 1));
+        continue;
+      }
       const serial = `${opts.prefix}${n++}`;
       const t0 = performance.now();
       const s = await handshake(target, serial);
