@@ -267,17 +267,10 @@ export class CoapEndpoint implements ExchangeContext {
       if (existing !== undefined) existing.close(observe === 0 ? 're-registered' : 'deregistered');
       if (observe === 0) res.observing = state.relations.size < this.maxRelations;
     }
-    const b2 = findOption(msg.options, OPTION.Block2);
-    if (b2 !== undefined) {
-      const block = decodeBlock(b2);
-      if (block === undefined) {
-        this.answer(state, msg, entry, CODE_BAD_OPTION);
-        return;
-      }
-      res.block2Num = block.num;
-      if (block.szx < res.block2Szx) res.block2Szx = block.szx;
+    if (!res.takeBlockOptions(msg)) {
+      this.answer(state, msg, entry, CODE_BAD_OPTION);
+      return;
     }
-    if (findOption(msg.options, OPTION.Size2) !== undefined) res.wantsSize2 = true;
     const b1 = findOption(msg.options, OPTION.Block1);
     if (b1 !== undefined && !this.block1(state, msg, entry, req, res, b1, now)) return;
     this.router.handle(req, res);

@@ -11,7 +11,7 @@ import { NO_ENTRY, type DedupCache } from './dedup.js';
 import { codeText, emptyMessage, encodeMessage, MessageType, sortOptions, type CoapMessage, type CoapOption } from './message.js';
 import { sendConfirmable, type RetransmitParams } from './messaging.js';
 import { ObserveRelation, type RelationOwner } from './observe.js';
-import { CONTENT_FORMATS, decodeUint, encodeBlock, encodeUint, findOption, OPTION, OPTION_NAMES, uintValue } from './options.js';
+import { CONTENT_FORMATS, decodeBlock, decodeUint, encodeBlock, encodeUint, findOption, OPTION, OPTION_NAMES, uintValue } from './options.js';
 import type { SessionState } from './session-state.js';
 import type { PeerIdentity } from './transport.js';
 
@@ -183,6 +183,23 @@ export class CoapResponse implements RelationOwner {
     readonly request: CoapRequest,
     private readonly entry: number,
   ) {}
+
+  /**
+   * Takes what the request asks of the response's shape (RFC 7959 2.4, 4): the Block2 it
+   * wants (a smaller size only, never a larger one than ours) and Size2. False for a Block2
+   * option that does not parse.
+   */
+  takeBlockOptions(msg: CoapMessage): boolean {
+    const b2 = findOption(msg.options, OPTION.Block2);
+    if (b2 !== undefined) {
+      const block = decodeBlock(b2);
+      if (block === undefined) return false;
+      this.block2Num = block.num;
+      if (block.szx < this.block2Szx) this.block2Szx = block.szx;
+    }
+    if (findOption(msg.options, OPTION.Size2) !== undefined) this.wantsSize2 = true;
+    return true;
+  }
 
   /** True once the first message of the response has been sent. */
   get headersSent(): boolean {

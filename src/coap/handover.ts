@@ -28,7 +28,6 @@ import { NO_ENTRY } from './dedup.js';
 import { CoapRequest, CoapResponse, type ExchangeContext } from './exchange.js';
 import { parseMessage } from './message.js';
 import { ObserveRelation } from './observe.js';
-import { decodeBlock, findOption, OPTION } from './options.js';
 import type { SessionState } from './session-state.js';
 
 const VERSION = 1;
@@ -116,10 +115,9 @@ export function restoreRelations(ctx: ExchangeContext, state: SessionState, save
     if (state.relations.has(key)) continue;
     const req = new CoapRequest(state.peer, state.transport, msg, 0);
     const res = new CoapResponse(ctx, state, req, NO_ENTRY);
-    const b2 = findOption(msg.options, OPTION.Block2);
-    const block = b2 === undefined ? undefined : decodeBlock(b2);
-    if (block !== undefined && block.szx < res.block2Szx) res.block2Szx = block.szx;
-    if (findOption(msg.options, OPTION.Size2) !== undefined) res.wantsSize2 = true;
+    // Notifications start at block 0 whatever block the registration asked for (RFC 7959 3.4).
+    res.takeBlockOptions(msg);
+    res.block2Num = 0;
     const relation = new ObserveRelation(state, key, msg.token, s.confirmable, res, ctx.retransmit, s.lastConAt, s.registration);
     relation.continueFrom(s.observe, s.lastConAt);
     state.relations.set(key, relation);
