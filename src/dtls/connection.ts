@@ -32,8 +32,11 @@ export interface ConnectionEvents {
   sendDatagram(datagram: Buffer, address: string, port: number, via: number | undefined): void;
   onEstablished(conn: Connection, result: HandshakeResult): void;
   onData(conn: Connection, data: Buffer): void;
-  /** `failure` is set when the handshake never completed, with why. */
-  onClosed(conn: Connection, reason: string, failure: HandshakeFailure | undefined): void;
+  /**
+   * `failure` is set when the handshake never completed, with why. `fatal`: a fatal alert was
+   * sent or received on this connection (RFC 5246 7.2.2: its session is not to be resumed).
+   */
+  onClosed(conn: Connection, reason: string, failure: HandshakeFailure | undefined, fatal: boolean): void;
   /** A record the policy refused (renegotiation), for the drop counters. */
   onRefused?(conn: Connection, what: 'renegotiation_refused'): void;
   /**
@@ -74,6 +77,12 @@ export class Connection implements HandshakeHost, DtlsSession {
   private tracker: PeerAddressTracker | undefined;
   /** Source and size of the datagram whose records are being read. */
   private inbound: { from: PeerAddress; bytes: number } | undefined;
+  /** A fatal alert went out or came in (RFC 5246 7.2.2). */
+  private fatalAlert = false;
+  /** A record authenticated under epoch-1 keys: the peer holds them. */
+  private keysProven = false;
+  /** The cached session the attached abbreviated handshake resumes, by its session ID. */
+  private resumingId: Buffer | undefined;
 
   constructor(
     address: string,
@@ -136,12 +145,26 @@ export class Connection implements HandshakeHost, DtlsSession {
     return this.state === 'established';
   }
 
+  /**
+   * The session ID under which the server's session cache holds this connection's session: a
+   * full handshake's that was cached, or the one resumed by ID. While an abbreviated handshake
+   * runs, only once a record authenticated under the resumed session's keys: the ID came in
+   * the clear (RFC 5246 F.1.4), and a stranger who repeats it must not make the session
+   * unresumable. Undefined for a ticket's session, whose ID is the client's (RFC 5077 3.4).
+   */
+  get cachedSessionId(): Buffer | undefined {
+    const s = this.session;
+    if (s) return s.resumed === 'id' || s.resumable ? s.sessionId : undefined;
+    return this.keysProven ? this.resumingId : undefined;
+  }
+
   send(data: Buffer): boolean {
     return this.sendApplicationData(data);
   }
 
   attachHandshake(h: ServerHandshake): void {
     this.handshake = h;
+    this.resumingId = h.resumedSessionId;
   }
 
   /** The records of one datagram, from `from` (default: the current address), `bytes` long. */
@@ -183,6 +206,7 @@ export class Connection implements HandshakeHost, DtlsSession {
 
   /** An alert in the current write epoch: plaintext until our ChangeCipherSpec has gone out. */
   sendAlert(level: number, description: number): void {
+    if (level === AlertLevel.fatal) this.fatalAlert = true;
     this.sendRecord(ContentType.alert, encodeAlert(level, description));
   }
 
@@ -200,7 +224,7 @@ export class Connection implements HandshakeHost, DtlsSession {
     this.handshake = undefined;
     this.session?.masterSecret.fill(0);
     this.records.clear();
-    this.events.onClosed(this, reason, why?.reason);
+    this.events.onClosed(this, reason, why?.reason, this.fatalAlert);
   }
 
   // --- HandshakeHost ---
@@ -330,6 +354,7 @@ export class Connection implements HandshakeHost, DtlsSession {
   private onAuthenticated(r: DTLSRecord, opened: OpenedRecord): void {
     const plaintext = opened.content;
     const type = opened.type;
+    if (r.epoch > 0) this.keysProven = true;
     if (plaintext.length > MAX_PLAINTEXT_LENGTH) {
       // RFC 5246 6.2.1 and 7.2.2: authenticated, and too long: the peer is broken.
       if (this.state === 'handshaking') return this.fail(AlertDescription.record_overflow, 'record_overflow');
@@ -384,6 +409,7 @@ export class Connection implements HandshakeHost, DtlsSession {
     if (alert.description === AlertDescription.close_notify) {
       this.close('peer sent close_notify', this.state === 'established', 'peer_alert');
     } else if (alert.level === AlertLevel.fatal) {
+      this.fatalAlert = true;
       this.close(`peer sent fatal alert ${alert.description}`, false, 'peer_alert');
     }
   }

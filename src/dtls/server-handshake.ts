@@ -180,6 +180,11 @@ export class ServerHandshake {
     return this.negotiated.suite.name;
   }
 
+  /** The session ID of the cached session this abbreviated handshake resumes; undefined for a full handshake or a ticket. */
+  get resumedSessionId(): Buffer | undefined {
+    return this.plan.resumes?.kind === 'id' ? this.plan.sessionId : undefined;
+  }
+
   get isBusy(): boolean {
     return this.state === 'resolving';
   }

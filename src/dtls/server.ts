@@ -560,11 +560,10 @@ export class DtlsServer extends EventEmitter {
         this.stats.heldForUnprovenAddress++;
       },
       onPeerAddress: (conn: Connection, verdict: 'moved' | 'kept', from: PeerAddress, previous: PeerAddress) => this.onPeerAddress(conn, verdict, from, previous),
-      onClosed: (conn: Connection, reason: string, failure: HandshakeFailure | undefined) => {
+      onClosed: (conn: Connection, reason: string, failure: HandshakeFailure | undefined, fatal: boolean) => {
         const { address, port } = conn;
         if (this.connections.get(conn.key) === conn) this.connections.delete(conn.key);
-        // RFC 5246 7.2.2: a session that ended with a fatal alert is not resumed by its ID.
-        if (conn.session && conn.session.sessionId.length > 0 && reason.startsWith('peer sent fatal')) this.sessionCache?.delete(conn.session.sessionId);
+        if (fatal) this.forgetSession(conn);
         if (this.pending.get(conn.key) === conn) this.pending.delete(conn.key);
         this.established.delete(conn);
         const cidKey = conn.cid.readCid?.toString('latin1');
@@ -584,6 +583,17 @@ export class DtlsServer extends EventEmitter {
         if (!failure) this.emit('session-close', conn, reason);
       },
     };
+  }
+
+  /**
+   * RFC 5246 7.2.2: "any connection terminated with a fatal alert MUST NOT be resumed", whoever
+   * sent the alert (a failed abbreviated handshake included: it is the resumed session's
+   * connection, 7.4.9). The session cache forgets it. A ticket issued for the session cannot
+   * be revoked (RFC 5077: the server keeps no state) and resumes it until the ticket expires.
+   */
+  private forgetSession(conn: Connection): void {
+    const id = conn.cachedSessionId;
+    if (id) this.sessionCache?.delete(id);
   }
 
   /**

@@ -11,8 +11,8 @@ import dgram from 'node:dgram';
 import { createHash, randomBytes } from 'node:crypto';
 import { CIPHER_SUITES } from '../../src/dtls/ciphers/index.js';
 import type { RecordProtection } from '../../src/dtls/ciphers/types.js';
-import { ContentType, DTLS_1_0, DTLS_1_2, HandshakeType } from '../../src/dtls/constants.js';
-import type { Extension } from '../../src/dtls/extensions.js';
+import { ContentType, DTLS_1_0, DTLS_1_2, ExtensionType, HandshakeType } from '../../src/dtls/constants.js';
+import { type Extension, encodeFlagExtension, findExtension } from '../../src/dtls/extensions.js';
 import { encodeClientHello } from '../../src/dtls/handshake/client-hello.js';
 import { encodeClientKeyExchangePsk } from '../../src/dtls/handshake/client-key-exchange.js';
 import { encodeFinished } from '../../src/dtls/handshake/finished.js';
@@ -20,11 +20,13 @@ import { encodeHandshake, parseHandshakeFragments, writeHandshakeHeader } from '
 import { parseHelloVerifyRequest } from '../../src/dtls/handshake/hello-verify-request.js';
 import { parseServerHello } from '../../src/dtls/handshake/server-hello.js';
 import { pskPremaster } from '../../src/dtls/premaster.js';
-import { computeMasterSecret, computeVerifyData, deriveKeyBlock } from '../../src/dtls/prf.js';
+import { computeExtendedMasterSecret, computeMasterSecret, computeVerifyData, deriveKeyBlock } from '../../src/dtls/prf.js';
 import { encodeRecord, parseRecords } from '../../src/dtls/record.js';
 
 export const LOOPBACK = '127.0.0.1';
 export const CCM_8 = CIPHER_SUITES.get(0xc0a8)!;
+/** The extended_master_secret extension (RFC 7627): only sessions with it are resumed. */
+export const EMS = encodeFlagExtension(ExtensionType.extended_master_secret);
 
 export interface HelloOptions {
   random?: Buffer;
@@ -98,12 +100,14 @@ export class PskClientSession {
   private cookieHelloBody: Buffer | undefined;
   private readonly transcript: Buffer[] = [];
   private serverRandom: Buffer | undefined;
+  private serverHelloSessionId: Buffer | undefined;
   private serverMessages = new Map<number, Buffer>();
   private masterSecret: Buffer | undefined;
   private clientWrite: RecordProtection | undefined;
   private serverWrite: RecordProtection | undefined;
   private lastClientKeyExchange: { seq: number; body: Buffer } | undefined;
   private lastFinishedFragment: Buffer | undefined;
+  private serverFinishedSeen = false;
 
   constructor(readonly hello: HelloOptions = {}) {
     this.random = hello.random ?? randomBytes(32);
@@ -129,12 +133,7 @@ export class PskClientSession {
   onFlight4(datagram: Buffer): boolean {
     for (const r of parseRecords(datagram).records) {
       if (r.type !== ContentType.handshake || r.epoch !== 0) continue;
-      for (const f of parseHandshakeFragments(r.fragment) ?? []) {
-        if (f.fragmentOffset !== 0 || f.fragmentLength !== f.length) continue; // small flights only
-        if (this.serverMessages.has(f.msgType)) continue;
-        this.serverMessages.set(f.msgType, encodeHandshake(f.msgType, f.messageSeq, f.body));
-        if (f.msgType === HandshakeType.server_hello) this.serverRandom = parseServerHello(f.body)?.random;
-      }
+      for (const f of parseHandshakeFragments(r.fragment) ?? []) this.keepServerMessage(f);
     }
     const done = this.serverMessages.has(HandshakeType.server_hello) && this.serverMessages.has(HandshakeType.server_hello_done);
     if (done && this.transcript.length === 1) {
@@ -144,6 +143,44 @@ export class PskClientSession {
       }
     }
     return done;
+  }
+
+  /**
+   * Feeds a datagram of an abbreviated handshake's server flight (RFC 5246 7.3: ServerHello,
+   * ChangeCipherSpec, Finished) that resumes the session of `masterSecret`; true once the
+   * server's Finished opened under that session's keys. Then changeCipherSpecAndFinished().
+   */
+  onAbbreviatedFlight(datagram: Buffer, masterSecret: Buffer): boolean {
+    for (const r of parseRecords(datagram).records) {
+      if (r.type !== ContentType.handshake) continue;
+      if (r.epoch === 0) {
+        for (const f of parseHandshakeFragments(r.fragment) ?? []) this.keepServerMessage(f);
+        const sh = this.serverMessages.get(HandshakeType.server_hello);
+        if (sh && !this.serverWrite) {
+          this.transcript.push(sh);
+          this.masterSecret = masterSecret;
+          this.installKeys();
+        }
+        continue;
+      }
+      const plaintext = this.serverWrite?.open(r.type, r.version, r.epoch, r.sequenceNumber, r.fragment);
+      for (const f of (plaintext && parseHandshakeFragments(plaintext)) ?? []) {
+        if (f.msgType !== HandshakeType.finished || this.serverFinishedSeen) continue;
+        this.serverFinishedSeen = true;
+        this.transcript.push(encodeHandshake(f.msgType, f.messageSeq, f.body));
+      }
+    }
+    return this.serverFinishedSeen;
+  }
+
+  /** The session ID of the server's ServerHello (empty: none issued). */
+  get serverSessionId(): Buffer | undefined {
+    return this.serverHelloSessionId;
+  }
+
+  /** This session's master secret, to resume it (set by deriveKeys or onAbbreviatedFlight). */
+  get sessionMasterSecret(): Buffer | undefined {
+    return this.masterSecret;
   }
 
   /** ClientKeyExchange naming `identity`; `body` replaces the well-formed message body. */
@@ -158,8 +195,16 @@ export class PskClientSession {
   /** Derives this session's keys from the PSK the client holds (call after onFlight4). */
   deriveKeys(psk: Buffer): void {
     if (!this.serverRandom) throw new Error('deriveKeys before ServerHello');
-    this.masterSecret = computeMasterSecret(pskPremaster(psk), this.random, this.serverRandom);
-    const keys = deriveKeyBlock(this.masterSecret, this.random, this.serverRandom, CCM_8);
+    const premaster = pskPremaster(psk);
+    // RFC 7627 4: with extended_master_secret, the hash of the messages through ClientKeyExchange.
+    this.masterSecret = findExtension(this.hello.extensions ?? [], ExtensionType.extended_master_secret)
+      ? computeExtendedMasterSecret(premaster, createHash('sha256').update(Buffer.concat(this.transcript)).digest())
+      : computeMasterSecret(premaster, this.random, this.serverRandom);
+    this.installKeys();
+  }
+
+  private installKeys(): void {
+    const keys = deriveKeyBlock(this.masterSecret!, this.random, this.serverRandom!, CCM_8);
     this.clientWrite = CCM_8.createProtection(keys.client, { encryptThenMac: false });
     this.serverWrite = CCM_8.createProtection(keys.server, { encryptThenMac: false });
   }
@@ -225,6 +270,16 @@ export class PskClientSession {
 
   get cookieHello(): Buffer | undefined {
     return this.cookieHelloBody;
+  }
+
+  private keepServerMessage(f: { msgType: number; messageSeq: number; fragmentOffset: number; fragmentLength: number; length: number; body: Buffer }): void {
+    if (f.fragmentOffset !== 0 || f.fragmentLength !== f.length) return; // small flights only
+    if (this.serverMessages.has(f.msgType)) return;
+    this.serverMessages.set(f.msgType, encodeHandshake(f.msgType, f.messageSeq, f.body));
+    if (f.msgType !== HandshakeType.server_hello) return;
+    const sh = parseServerHello(f.body);
+    this.serverRandom = sh?.random;
+    this.serverHelloSessionId = sh?.sessionId;
   }
 }
 
@@ -302,8 +357,8 @@ export async function toFlight4(peer: RawUdpPeer, hello: HelloOptions = {}, time
 }
 
 /** A full, correct handshake; returns the established session or undefined. */
-export async function fullHandshake(peer: RawUdpPeer, identity: string, psk: Buffer, timeoutMs = 5000): Promise<PskClientSession | undefined> {
-  const s = await toFlight4(peer, {}, timeoutMs);
+export async function fullHandshake(peer: RawUdpPeer, identity: string, psk: Buffer, timeoutMs = 5000, hello: HelloOptions = {}): Promise<PskClientSession | undefined> {
+  const s = await toFlight4(peer, hello, timeoutMs);
   if (!s) return undefined;
   peer.send(s.clientKeyExchange(Buffer.from(identity, 'utf8')));
   s.deriveKeys(psk);
