@@ -18,7 +18,8 @@
  *
  * A peer node's cluster messages all come from one address and port, so the kernel hands them to
  * one worker of a node; the test first waits until every worker of every node knows every other
- * node (the workers share the HELLOs they take, src/cluster/node-routing.ts).
+ * node (the workers share the HELLOs they take, src/cluster/node-routing.ts). Last, a worker is
+ * killed: its replacement takes the same cluster socket, knows the peers, and its node forwards.
  *
  * Needs root (namespaces) and dgram reusePort (Node ≥ 22.12): skipped otherwise; CI runs it on
  * Node 24.
@@ -50,6 +51,15 @@ const MAX_REBINDS = 30;
 const unavailable = netnsUnavailable();
 if (unavailable) console.warn(`cluster tests skipped: ${unavailable}`);
 
+interface LogLine {
+  msg?: string;
+  role?: string;
+  pid?: number;
+  worker?: number;
+  workerPid?: number;
+  node?: number;
+}
+
 interface Where {
   node: number;
   worker: number;
@@ -68,6 +78,9 @@ describe.skipIf(unavailable !== undefined || NO_REUSE_PORT)(`3 cluster nodes of 
   let fleet: Fleet;
   const nodes: ServerProcess[] = [];
   const keyDir = mkdtempSync(join(tmpdir(), 'cluster-key-'));
+  /** The two devices whose sessions one node holds, one on each worker (set by the second test). */
+  let pair: [string, string] | undefined;
+  const owners = new Map<string, Where>();
 
   /** Every node's /metrics (its primary's sum over its workers), read in one go from the load balancer's namespace. */
   const scrape = async (): Promise<string[]> => {
@@ -78,11 +91,13 @@ describe.skipIf(unavailable !== undefined || NO_REUSE_PORT)(`3 cluster nodes of 
     return JSON.parse(res.stdout) as string[];
   };
 
-  /** The 'cluster peer up' lines of node i, as "worker:peer". */
-  const peersUp = (i: number): Set<string> => new Set(nodes[i]!.log().split('\n').filter((l) => l.startsWith('{')).flatMap((l) => {
-    const line = JSON.parse(l) as { msg?: string; worker?: number; node?: number };
-    return line.msg === 'cluster peer up' ? [`${line.worker}:${line.node}`] : [];
-  }));
+  const logLines = (i: number) => nodes[i]!.log().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
+  /** The 'cluster peer up' lines of node i (of its workers with process `pid`, if given), as "worker:peer". */
+  const peersUp = (i: number, pid?: number): Set<string> =>
+    new Set(logLines(i).filter((l) => l.msg === 'cluster peer up' && (pid === undefined || l.pid === pid)).map((l) => `${l.worker}:${l.node}`));
+  /** Node i's worker processes as its primary announced them, the latest per worker. */
+  const workerPids = (i: number): Map<number, number> =>
+    new Map(logLines(i).filter((l) => l.role === 'primary' && l.msg === 'worker serving').map((l) => [l.worker!, l.workerPid!]));
 
   beforeAll(async () => {
     cluster = await createNetnsCluster({ nodes: NODES });
@@ -108,8 +123,6 @@ describe.skipIf(unavailable !== undefined || NO_REUSE_PORT)(`3 cluster nodes of 
     await cluster.setBalancer('round-robin', [0, 1, 2]);
     // Sessions until one node holds two, one on each worker: a peer's FORWARDs all reach one
     // worker of that node, so for one of the two it is not the owner and the second hop happens.
-    const owners = new Map<string, Where>();
-    let pair: [string, string] | undefined;
     for (let d = 0; d < MAX_DEVICES && !pair; d++) {
       const device = `nw-${d}`;
       expect((await fleet.connect(device, `SN-nw-${d}`, deviceKey(`SN-nw-${d}`), { cid: true })).ok).toBe(true);
@@ -165,5 +178,31 @@ describe.skipIf(unavailable !== undefined || NO_REUSE_PORT)(`3 cluster nodes of 
       const handshakes = nodes.flatMap((n) => n.log().split('\n')).filter((l) => l.includes('"handshake ok"') && l.includes(`"identity":"${serial}"`));
       expect(handshakes, serial).toHaveLength(1);
     }
+  });
+  it('a worker that dies is started again on its cluster socket, learns the peers, and its node forwards again', async () => {
+    expect(pair).toBeDefined();
+    const victimNode = [0, 1, 2].find((i) => i !== owners.get(pair![0])!.node)!;
+    const old = workerPids(victimNode).get(1)!;
+    expect(old).toBeGreaterThan(0);
+    process.kill(old, 'SIGKILL');
+    await until(() => (workerPids(victimNode).get(1) ?? old) !== old, 20_000);
+    const replacement = workerPids(victimNode).get(1)!;
+    // It knows both other nodes: the HELLOs its node took before, kept by the primary, or the next ones.
+    const peersOf = [0, 1, 2].filter((j) => j !== victimNode).map((j) => `1:${j}`);
+    await until(() => peersOf.every((p) => peersUp(victimNode, replacement).has(p)), 15_000).catch(() => {});
+    expect([...peersUp(victimNode, replacement)].sort()).toEqual(peersOf);
+
+    // A device's new flows reach that node again within three (round-robin): it forwards them.
+    const device = pair![0];
+    const home = owners.get(device)!;
+    const forwarded = async () => series((await scrape())[victimNode]!, 'coap_psk_cluster_forwarded_total');
+    const before = await forwarded();
+    let after = before;
+    for (let i = 0; i < 6 && after === before; i++) {
+      expect((await fleet.rebind(device)).ok).toBe(true);
+      expect(await fleet.get(device, ['where'])).toMatchObject({ ok: true, payload: `${nodeName(home.node)}/${home.worker}`, from: `${cluster.vip}:${cluster.vipPort}` });
+      after = await forwarded();
+    }
+    expect(after).toBeGreaterThan(before);
   });
 });
