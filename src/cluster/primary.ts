@@ -111,7 +111,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<Primary | undefined
     worker.on('message', (m: unknown) => {
       if (isMessage<SocketRequest>(m, 'coap-psk:socket-request')) void grant(slot, worker, 'public');
       else if (isMessage<ClusterSocketRequest>(m, 'coap-psk:cluster-socket-request') && o.clusterPort !== undefined) void grant(slot, worker, 'cluster');
-      else if (isMessage<PeerHello>(m, 'coap-psk:peer-hello')) hellos.relay(m, slots.filter((s) => s !== slot).map((s) => s.worker));
+      else if (isMessage<PeerHello>(m, 'coap-psk:peer-hello') && o.clusterPort !== undefined) hellos.relay(m, slots.filter((s) => s !== slot).map((s) => s.worker));
       else if (isMessage<Serving>(m, 'coap-psk:serving')) {
         slot.serving = true;
         updateUp();
