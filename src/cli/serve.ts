@@ -56,11 +56,12 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
   const worker = clusterWorker();
   const workers = workerCount(config.raw.listener.workers, config.origins.get('listener.workers'));
   if (options.takeover && (worker || workers > 1)) throw new UserError('--takeover: graceful restart runs with --workers 1 only (for now)');
-  // Node forwarding (cluster.port): one process for now; what it needs is checked here, at start.
-  const node = worker ? undefined : await nodeSettings(config, workers);
+  // Node forwarding (cluster.port): what it needs is checked here, at start, by the primary too.
+  const node = await nodeSettings(config, workers);
   if (options.takeover && node) throw new UserError('--takeover: graceful restart does not run with node forwarding (cluster.port) yet');
   if (!worker && workers > 1) {
-    await servePrimary(config, workers, options.handleSignals !== false);
+    node?.key.fill(0); // the primary forwards nothing itself: each worker reads the key file
+    await servePrimary(config, workers, node?.port, options.handleSignals !== false);
     return undefined;
   }
   // A worker that cannot start must end: the cluster channel alone would keep it alive.
@@ -119,7 +120,7 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
   let routing: NodeRouting | undefined;
   try {
     // Before the public port: its first record may already need the route.
-    if (node) routing = await startNodeRouting(server, node, host, logger);
+    if (node) routing = await startNodeRouting(server, node, host, logger, worker ? await worker.nodeWorker(server) : undefined);
     // A successor names itself in the PID file before it says ready: before the old one exits.
     if (options.takeover) bound = await listenByTakeover(server, host, port, logger, () => pidFile && holdPidFile(pidFile));
     else if (offers) {
@@ -127,7 +128,7 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
       bound = await server.listen(port, host, { reusePort: true });
     } else {
       const socket = worker ? await worker.socket() : undefined;
-      worker?.routeCids(server, logger);
+      if (!node) worker?.routeCids(server, logger); // a cluster node's workers route by the node's CIDs
       bound = await server.listen(port, host, socket ? { socket } : undefined);
     }
   } catch (e) {
@@ -176,11 +177,11 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
 }
 
 /** The primary of `--workers N` (src/cluster/primary.ts): it binds, the workers serve. */
-async function servePrimary(config: ReturnType<typeof resolveConfig>, workers: number, handleSignals: boolean): Promise<void> {
+async function servePrimary(config: ReturnType<typeof resolveConfig>, workers: number, clusterPort: number | undefined, handleSignals: boolean): Promise<void> {
   const logger = createServeLogger(config.log.level, config.log.format).child({ role: 'primary' });
   const { host, port } = config.listener;
   const primary = await runPrimary({
-    workers, host, port, logger, shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+    workers, host, port, clusterPort, logger, shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
     sizes: {
       recvBufferSize: config.dtls.recvBufferSize ?? DEFAULT_DTLS_CONFIG.recvBufferSize,
       sendBufferSize: config.dtls.sendBufferSize ?? DEFAULT_DTLS_CONFIG.sendBufferSize,

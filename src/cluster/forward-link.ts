@@ -12,6 +12,13 @@
  * It never forwards what it receives: a FORWARD or BACKWARD that arrives is handed to the
  * listener ('forward' / 'backward' events) and goes nowhere else, so no message makes a second
  * hop whatever the peer tables say.
+ *
+ * A node of several workers runs one link per worker, every one on the same cluster port
+ * (SO_REUSEPORT). A peer's messages all come from one address and port to one, so the kernel
+ * hands every one of them to the same worker: that worker tells the others of each HELLO it
+ * takes ('hello' event), and they enter it with heard(), so every worker's table knows the
+ * peers. Several workers of one peer send HELLOs from that peer's one address and port, with
+ * its one node id: they are the same table entry.
  */
 import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
@@ -55,12 +62,14 @@ export class ForwardLink extends EventEmitter {
   private readonly table = new Map<number, Peer>();
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
+  private readonly peerTimeoutMs: number;
   private readonly onMessage = (msg: Buffer, from: dgram.RemoteInfo) => this.receive(msg, from);
 
   constructor(private readonly options: ForwardLinkOptions) {
     super();
     this.key = deriveClusterKey(options.clusterKey, 'forward');
     this.now = options.now ?? Date.now;
+    this.peerTimeoutMs = options.peerTimeoutMs ?? 15_000;
     for (const p of options.peers ?? []) if (p.nodeId !== options.nodeId) this.table.set(p.nodeId, { address: p.host, port: p.port, fixed: true });
   }
 
@@ -91,7 +100,7 @@ export class ForwardLink extends EventEmitter {
   }
 
   private isUp(p: Peer): boolean {
-    return p.lastHelloMs !== undefined && this.now() - p.lastHelloMs <= (this.options.peerTimeoutMs ?? 15_000);
+    return p.lastHelloMs !== undefined && this.now() - p.lastHelloMs <= this.peerTimeoutMs;
   }
 
   /** A device's datagram to the node that owns its session; false when that node is unknown. */
@@ -130,6 +139,27 @@ export class ForwardLink extends EventEmitter {
     this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1);
   }
 
+  /**
+   * A HELLO another worker of this node took from `nodeId` at `atMs` (its clock, default now):
+   * entered as if this link had taken it, but not answered (that worker answered).
+   */
+  heard(nodeId: number, from: { address: string; port: number }, atMs = this.now()): void {
+    if (nodeId === this.options.nodeId || this.now() - atMs > this.peerTimeoutMs) return; // stale: that peer may be gone
+    this.met(nodeId, from, atMs);
+  }
+
+  /** A HELLO from `nodeId` at `atMs`: the peer's entry, and whether it was up before. */
+  private met(nodeId: number, from: { address: string; port: number }, atMs: number): { peer: Peer; wasUp: boolean } {
+    const known = this.table.get(nodeId);
+    const wasUp = known !== undefined && this.isUp(known);
+    // A static peer stays as configured; one learnt from HELLOs is where they come from.
+    const peer = known?.fixed ? known : { address: from.address, port: from.port, fixed: false };
+    peer.lastHelloMs = Math.max(peer.lastHelloMs ?? 0, atMs);
+    this.table.set(nodeId, peer);
+    if (!wasUp) this.emit('peer-up', nodeId);
+    return { peer, wasUp };
+  }
+
   private receive(datagram: Buffer, from: dgram.RemoteInfo): void {
     const msg = decodeForwardMessage(this.key, datagram, { nowMs: this.now(), freshnessMs: this.options.freshnessMs });
     if (!msg) return this.refuse('unauthentic');
@@ -139,16 +169,9 @@ export class ForwardLink extends EventEmitter {
       return;
     }
     if (msg.type === ForwardType.HELLO) {
-      const known = this.table.get(msg.senderNode);
-      const wasUp = known !== undefined && this.isUp(known);
-      // A static peer stays as configured; one learnt from HELLOs is where they come from.
-      const peer = known?.fixed ? known : { address: from.address, port: from.port, fixed: false };
-      peer.lastHelloMs = this.now();
-      this.table.set(msg.senderNode, peer);
-      if (!wasUp) {
-        this.emit('peer-up', msg.senderNode);
-        this.sendTo(peer, this.helloMessage());
-      }
+      const { peer, wasUp } = this.met(msg.senderNode, from, this.now());
+      if (!wasUp) this.sendTo(peer, this.helloMessage());
+      this.emit('hello', msg.senderNode, { address: from.address, port: from.port });
       return;
     }
     this.emit(msg.type === ForwardType.FORWARD ? 'forward' : 'backward', msg);

@@ -10,10 +10,25 @@ export interface SocketRequest { type: 'coap-psk:socket-request' }
  * route mask secret (base64, one per primary run; ./cid-routing.ts).
  */
 export interface SocketGrant { type: 'coap-psk:socket'; cid?: { secret: string; routeBytes: number; workers: number } }
-/** Worker → primary: a tls12_cid record whose CID names worker `route` (base64 datagram). */
-export interface CidForward { type: 'coap-psk:cid-forward'; route: number; data: string; address: string; port: number }
+/**
+ * Worker → primary: a tls12_cid record whose CID names worker `route` (base64 datagram). `via`:
+ * on a cluster node, the node that forwarded it here (node-routing.ts), for the owner's replies.
+ */
+export interface CidForward { type: 'coap-psk:cid-forward'; route: number; data: string; address: string; port: number; via?: number }
 /** Primary → the worker a CidForward names: the datagram, to be served as if its socket read it. */
-export interface CidDeliver { type: 'coap-psk:cid-deliver'; data: string; address: string; port: number }
+export interface CidDeliver { type: 'coap-psk:cid-deliver'; data: string; address: string; port: number; via?: number }
+/** Worker → primary, on a cluster node: the key source is open, send the cluster port's socket. */
+export interface ClusterSocketRequest { type: 'coap-psk:cluster-socket-request' }
+/**
+ * Primary → worker, with the socket bound on the cluster port for its slot as the handle: how many
+ * workers the node runs, and the HELLOs its workers took so far (node-routing.ts).
+ */
+export interface ClusterSocketGrant { type: 'coap-psk:cluster-socket'; workers: number; peers: PeerHello[] }
+/**
+ * Worker → primary → the other workers: a HELLO this node took from peer `node`, `ageMs` ago
+ * (0 when it is passed on at once; more when the primary replays it to a starting worker).
+ */
+export interface PeerHello { type: 'coap-psk:peer-hello'; node: number; address: string; port: number; ageMs: number }
 /** Worker → primary: serving on the socket. */
 export interface Serving { type: 'coap-psk:serving'; port: number }
 /** Primary → worker: a question answered by an Answer with the same id. */

@@ -1,7 +1,7 @@
 /**
  * What node forwarding needs before `serve` starts (docs/cluster.md), checked once the cluster is
- * on (cluster.port set): one process (--workers 1 for now), a Connection ID with room for the
- * route, a node id, and the cluster key from its file; static peers' host names resolved to
+ * on (cluster.port set): no more workers than the route's worker id names (63), a Connection ID
+ * with room for the route, a node id, and the cluster key from its file; static peers' host names resolved to
  * addresses. Each missing or bad one fails the start with one line naming it; no line ever
  * holds a byte of the key.
  */
@@ -13,7 +13,7 @@ import type { ClusterConfig, ResolvedConfig } from '../config/index.js';
 import { DEFAULT_DTLS_CONFIG } from '../dtls/config.js';
 import { MIN_CID_NONCE_LENGTH } from '../dtls/cid-factory.js';
 import { parseClusterKey, type ClusterPeer } from './cluster-settings.js';
-import { NODE_ROUTE_BYTES } from './node-routing.js';
+import { MAX_NODE_WORKERS, NODE_ROUTE_BYTES } from './node-routing.js';
 
 export interface NodeSettings {
   nodeId: number;
@@ -34,7 +34,9 @@ export async function nodeSettings(config: ResolvedConfig, workers: number): Pro
     const origin = config.origins.get(path);
     return origin ? `config ${path} (${origin})` : `config ${path}`;
   };
-  if (workers > 1) throw new UserError(`${named('listener.workers')}: node forwarding (cluster.port) needs --workers 1 for now`);
+  if (workers > MAX_NODE_WORKERS) {
+    throw new UserError(`${named('listener.workers')}: node forwarding (cluster.port) runs at most ${MAX_NODE_WORKERS} workers (the worker id has 6 bits in the Connection ID); this is ${workers}`);
+  }
   const cidLength = config.dtls.cidLength ?? DEFAULT_DTLS_CONFIG.cidLength;
   const needed = MIN_CID_NONCE_LENGTH + NODE_ROUTE_BYTES;
   if (cidLength < needed) throw new UserError(`${named('dtls.cidLength')}: node forwarding (cluster.port) needs a Connection ID of ${needed} bytes or more (the node's route is in it)`);

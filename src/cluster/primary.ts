@@ -6,6 +6,9 @@
  * worker's own HSM probe), and passes SIGTERM / SIGINT (drain, then exit) and SIGHUP on to every
  * worker. It opens no PKCS#11 session and handles no datagram itself.
  *
+ * On a cluster node (`clusterPort`) it binds one socket per worker on the cluster port too, and
+ * passes each HELLO a worker took from a peer node on to the other workers (./node-routing.ts).
+ *
  * Start-up: worker 1 first, the others once it serves, so that a bad setting the workers find
  * (PIN, token, key label) is reported once, by worker 1, and the primary exits with its status.
  */
@@ -17,7 +20,11 @@ import type { HealthResult } from '../ops/health.js';
 import { startOpsHttp, type OpsHttpServer } from '../ops/http.js';
 import { cidGrant, relayCidForward } from './cid-routing.js';
 import { primaryMetrics, type RegistryJson } from './metrics-aggregation.js';
-import { WORKER_ID_ENV, isMessage, type Answer, type Ask, type Serving, type SocketGrant, type SocketRequest } from './messages.js';
+import {
+  WORKER_ID_ENV, isMessage, type Answer, type Ask, type ClusterSocketGrant, type ClusterSocketRequest, type PeerHello, type Serving,
+  type SocketGrant, type SocketRequest,
+} from './messages.js';
+import { MAX_NODE_ID } from './forward-wire.js';
 import { RestartPolicy } from './restart-policy.js';
 import { bindReusePort, bindSocketGroup, closeSocket, holdWithoutReading, type SocketSizes } from './sockets.js';
 
@@ -25,6 +32,8 @@ export interface PrimaryOptions {
   workers: number;
   host: string;
   port: number;
+  /** A cluster node's cluster port (docs/cluster.md): each worker gets a socket on it too. */
+  clusterPort?: number;
   sizes: SocketSizes;
   metrics: { port?: number; host: string };
   logger: Logger;
@@ -44,9 +53,12 @@ export interface Primary {
   stop(): Promise<void>;
 }
 
+type SocketKind = 'public' | 'cluster';
+
 interface Slot {
   readonly id: number;
-  socket: dgram.Socket | undefined;
+  /** The public port's socket, and the cluster port's on a cluster node. */
+  readonly sockets: Partial<Record<SocketKind, dgram.Socket>>;
   held: boolean;
   worker: Worker | undefined;
   serving: boolean;
@@ -67,15 +79,21 @@ export async function runPrimary(o: PrimaryOptions): Promise<Primary | undefined
   const metrics = primaryMetrics(o.workers);
   const sockets = await bindSocketGroup(o.workers, o.port, o.host, o.sizes);
   const port = sockets[0]!.address().port;
-  const slots: Slot[] = sockets.map((socket, i) => ({
-    id: i + 1, socket, held: holdWithoutReading(socket), worker: undefined, serving: false, startedAt: 0,
-    policy: new RestartPolicy(), restartTimer: undefined, started: Promise.resolve(false),
-  }));
+  const clusterSockets = o.clusterPort === undefined ? [] : await bindClusterGroup(o, sockets);
+  const slots: Slot[] = sockets.map((socket, i) => {
+    const cluster = clusterSockets[i];
+    const held = [socket, cluster].map((s) => s === undefined || holdWithoutReading(s)); // each one stopped
+    return {
+      id: i + 1, sockets: cluster ? { public: socket, cluster } : { public: socket }, held: held.every(Boolean),
+      worker: undefined, serving: false, startedAt: 0, policy: new RestartPolicy(), restartTimer: undefined, started: Promise.resolve(false),
+    };
+  });
   if (slots.some((s) => !s.held)) log.warn('this Node.js does not let the primary keep the workers\' sockets: a restarted worker moves other workers\' peers');
   let phase: 'starting' | 'serving' | 'stopping' = 'starting';
   let askId = 0;
   const waiting = new Map<number, (value: unknown) => void>();
   const cid = cidGrant(o.workers);
+  const hellos = new PeerHellos();
   const serving = (id: number) => {
     const s = slots[id - 1];
     return s?.serving ? s.worker : undefined;
@@ -91,7 +109,9 @@ export async function runPrimary(o: PrimaryOptions): Promise<Primary | undefined
     let settle!: (ok: boolean) => void;
     slot.started = new Promise<boolean>((r) => (settle = r));
     worker.on('message', (m: unknown) => {
-      if (isMessage<SocketRequest>(m, 'coap-psk:socket-request')) void grant(slot, worker);
+      if (isMessage<SocketRequest>(m, 'coap-psk:socket-request')) void grant(slot, worker, 'public');
+      else if (isMessage<ClusterSocketRequest>(m, 'coap-psk:cluster-socket-request') && o.clusterPort !== undefined) void grant(slot, worker, 'cluster');
+      else if (isMessage<PeerHello>(m, 'coap-psk:peer-hello') && o.clusterPort !== undefined) hellos.relay(m, slots.filter((s) => s !== slot).map((s) => s.worker));
       else if (isMessage<Serving>(m, 'coap-psk:serving')) {
         slot.serving = true;
         updateUp();
@@ -108,13 +128,15 @@ export async function runPrimary(o: PrimaryOptions): Promise<Primary | undefined
     });
   }
 
-  async function grant(slot: Slot, worker: Worker): Promise<void> {
+  async function grant(slot: Slot, worker: Worker, kind: SocketKind): Promise<void> {
     try {
-      slot.socket ??= await bindReusePort(port, o.host, o.sizes);
-      const socket = slot.socket;
-      worker.send({ type: 'coap-psk:socket', cid } satisfies SocketGrant, socket, () => {
+      const socket = (slot.sockets[kind] ??= await bindReusePort(kind === 'public' ? port : o.clusterPort!, o.host, o.sizes));
+      const message: SocketGrant | ClusterSocketGrant = kind === 'public'
+        ? { type: 'coap-psk:socket', cid }
+        : { type: 'coap-psk:cluster-socket', workers: o.workers, peers: hellos.known() };
+      worker.send(message, socket, () => {
         if (slot.held) return;
-        slot.socket = undefined; // handed over: the worker owns it now
+        slot.sockets[kind] = undefined; // handed over: the worker owns it now
         void closeSocket(socket);
       });
     } catch (e) {
@@ -185,7 +207,7 @@ export async function runPrimary(o: PrimaryOptions): Promise<Primary | undefined
       const codes = await Promise.all(exits);
       clearTimeout(deadline);
       await ops?.close();
-      await Promise.all(slots.map((s) => (s.socket ? closeSocket(s.socket) : undefined)));
+      await Promise.all(slots.flatMap((s) => Object.values(s.sockets).map(closeSocket)));
       if (codes.some((c) => c !== 0)) process.exitCode = 1;
     })();
     return stopping;
@@ -224,6 +246,36 @@ export async function runPrimary(o: PrimaryOptions): Promise<Primary | undefined
     ops: ops ? { address: ops.address, port: ops.port } : undefined,
   };
   return primary;
+}
+
+/** The cluster port's sockets, one per worker; the public ones are closed when they cannot be bound. */
+async function bindClusterGroup(o: PrimaryOptions, sockets: dgram.Socket[]): Promise<dgram.Socket[]> {
+  try {
+    return await bindSocketGroup(o.workers, o.clusterPort!, o.host, o.sizes);
+  } catch (e) {
+    await Promise.all(sockets.map(closeSocket));
+    throw new UserError(`config cluster.port: cannot listen on ${o.host}:${o.clusterPort} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
+
+/**
+ * The HELLOs the workers took from peer nodes: passed on to the other workers at once, and the
+ * newest per node kept (at most one per node id) for a worker that starts later.
+ */
+class PeerHellos {
+  private readonly last = new Map<number, { address: string; port: number; atMs: number }>();
+
+  relay(m: PeerHello, others: readonly (Worker | undefined)[]): void {
+    if (!Number.isInteger(m.node) || m.node < 0 || m.node > MAX_NODE_ID || typeof m.address !== 'string' || !Number.isInteger(m.port)) return;
+    this.last.set(m.node, { address: m.address, port: m.port, atMs: Date.now() });
+    const hello: PeerHello = { type: 'coap-psk:peer-hello', node: m.node, address: m.address, port: m.port, ageMs: 0 };
+    for (const w of others) if (w?.isConnected()) w.send(hello);
+  }
+
+  known(): PeerHello[] {
+    const now = Date.now();
+    return [...this.last].map(([node, h]) => ({ type: 'coap-psk:peer-hello', node, address: h.address, port: h.port, ageMs: now - h.atMs }));
+  }
 }
 
 /** SIGTERM / SIGINT: drain every worker, then exit; SIGHUP: passed on to every worker. */

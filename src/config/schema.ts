@@ -205,7 +205,7 @@ export const configSchema = z.strictObject({
     nodeId: count(0, MAX_NODE_ID).optional()
       .meta(meta({ env: ['COAP_PSK_CLUSTER_NODE_ID'], flag: 'node-id', kind: 'int', description: `this node's id in the Connection ID, 0..${MAX_NODE_ID} (default: the ordinal of a StatefulSet hostname such as coap-psk-2)` })),
     port: count(1, 65535).optional()
-      .meta(meta({ env: ['COAP_PSK_CLUSTER_PORT'], flag: 'cluster-port', kind: 'int', description: 'internal UDP port where nodes forward records to the node owning their session; set: cluster on (needs a node id and cluster.keyFile; --workers 1 for now)' })),
+      .meta(meta({ env: ['COAP_PSK_CLUSTER_PORT'], flag: 'cluster-port', kind: 'int', description: 'internal UDP port where nodes forward records to the node owning their session; set: cluster on (needs a node id and cluster.keyFile; up to 63 workers)' })),
     keyFile: z.string().min(1).optional()
       .meta(meta({ env: ['COAP_PSK_CLUSTER_KEY_FILE'], flag: 'cluster-key-file', kind: 'string', description: 'file holding the cluster key, the same on every node (at least 32 random bytes, or 64 hex digits)' })),
     peers: clusterPeers.optional()

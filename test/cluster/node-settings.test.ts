@@ -1,6 +1,6 @@
 /**
- * What `serve` checks at start once node forwarding is on (src/cluster/node-settings.ts): one
- * process, a CID with room for the route, a node id, a readable cluster key of 32 bytes or
+ * What `serve` checks at start once node forwarding is on (src/cluster/node-settings.ts): no
+ * more workers than the CID's 6-bit worker id names (63), a CID with room for the route, a node id, a readable cluster key of 32 bytes or
  * more; each failure is one line naming the setting, and never holds a byte of the key. The
  * last case runs the real binary, as an operator would.
  */
@@ -55,7 +55,8 @@ describe('node forwarding at start', () => {
     expect(await failure({ flags: { ...on, clusterKeyFile: shortKey } })).toBe(`config cluster.keyFile (--cluster-key-file): ${shortKey} must hold at least 32 random bytes (or 64 hex digits)`);
     expect(await failure({ flags: { ...on, cidLength: '0' } })).toBe('config dtls.cidLength (--cid-length): node forwarding (cluster.port) needs a Connection ID of 6 bytes or more (the node\'s route is in it)');
     expect(await failure({ flags: { ...on, clusterPeers: '0=no-such-host.invalid:5685' } })).toMatch(/^config cluster\.peers \(--cluster-peers\): cannot resolve no-such-host\.invalid \(E[A-Z]+\)$/);
-    expect(await failure({ flags: on }, 2)).toBe('config listener.workers: node forwarding (cluster.port) needs --workers 1 for now');
+    expect(await failure({ flags: on }, 64)).toBe('config listener.workers: node forwarding (cluster.port) runs at most 63 workers (the worker id has 6 bits in the Connection ID); this is 64');
+    expect(await settingsOf({ flags: on }, 63)).toMatchObject({ nodeId: 1 });
   });
 
   it('the real binary stops at start with that one line, never the key', async () => {
@@ -63,8 +64,9 @@ describe('node forwarding at start', () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe(`coap-psk: config cluster.keyFile (--cluster-key-file): ${shortKey} must hold at least 32 random bytes (or 64 hex digits)`);
     expect(r.stderr).not.toContain('tooshort');
-    const workers = await runCli(['serve', '--port', '0', '--workers', '2', '--cluster-port', '5685', '--node-id', '3', '--cluster-key-file', keyFile], SOFTWARE);
+    // Node 20 refuses any second worker; Node 22.12+ a 64th on a cluster node.
+    const workers = await runCli(['serve', '--port', '0', '--workers', '64', '--cluster-port', '5685', '--node-id', '3', '--cluster-key-file', keyFile], SOFTWARE);
     expect(workers.code).toBe(1);
-    expect(workers.stderr.trim()).toMatch(/^coap-psk: config listener\.workers \(--workers\): (node forwarding \(cluster\.port\) needs --workers 1 for now|2 workers need Node\.js 22\.12 or later.*)$/);
+    expect(workers.stderr.trim()).toMatch(/^coap-psk: config listener\.workers \(--workers\): (node forwarding \(cluster\.port\) runs at most 63 workers .*; this is 64|64 workers need Node\.js 22\.12 or later.*)$/);
   });
 });
