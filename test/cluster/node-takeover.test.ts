@@ -3,7 +3,9 @@
  * `coap-psk serve` nodes of one process behind nftables DNAT (test/helpers/netns.ts), as in
  * load-balancer.test.ts. Node 0 holds the sessions of two CID devices: one reaches it directly,
  * the other (rebound while the balancer sends new flows to node 1 only) through node 1, which
- * FORWARDs its records to node 0 and sends node 0's BACKWARDs on to it. Node 0 gets SIGUSR2: its
+ * FORWARDs its records to node 0 and sends node 0's BACKWARDs on to it. First a successor that
+ * binds the cluster port beside node 0, says hello, receives the sealed state and dies before
+ * `ready`: node 0 serves on, both devices answered, the forwarded one too. Then node 0 gets SIGUSR2: its
  * successor (`serve --takeover`, same node id, same cluster key) binds the cluster port beside
  * it, takes the sessions and the old process's peer table, and the old one exits 0. Then both
  * devices' next requests are answered by node 0, the forwarded one through node 1 at once (the
@@ -67,27 +69,64 @@ describe.skipIf(unavailable !== undefined || NO_REUSE_PORT)(`graceful restart of
     await stopClusterNodes({ fleet, nodes, cluster, token, keyDir });
   });
 
-  it('SIGUSR2 on a node: its successor serves every session, those forwarded through the other node too, without a handshake; the old process exits 0', async () => {
-    const vip = `${cluster.vip}:${cluster.vipPort}`;
+  const vip = () => `${cluster.vip}:${cluster.vipPort}`;
+  const everyDeviceOnNode0 = async () => {
+    for (const serial of [DIRECT, VIA_B]) {
+      expect(await fleet.get(serial, ['node']), serial).toMatchObject({ ok: true, payload: nodeName(0), from: vip() });
+      expect(await fleet.get(serial, ['whoami']), serial).toMatchObject({ ok: true, payload: serial });
+    }
+  };
+
+  it('a successor that dies half-way (cluster port bound beside, state received, no ready) leaves the node serving and forwarding', async () => {
     const metrics = nodeMetrics(cluster);
     // Static peers are up once their first HELLO came (the second node's start is answered at once).
     await until(() => nodes[0]!.log().includes('"msg":"cluster peer up"') && nodes[1]!.log().includes('"msg":"cluster peer up"'), 10_000).catch(() => {});
     await cluster.setBalancer('round-robin', [0]);
     for (const serial of [DIRECT, VIA_B]) {
       expect((await fleet.connect(serial, serial, deviceKey(serial), { cid: true })).ok).toBe(true);
-      expect(await fleet.get(serial, ['node'])).toMatchObject({ ok: true, payload: nodeName(0), from: vip });
+      expect(await fleet.get(serial, ['node'])).toMatchObject({ ok: true, payload: nodeName(0), from: vip() });
     }
     // New flows go to node 1 from here; a device's existing flow keeps its node (conntrack).
     await cluster.setBalancer('round-robin', [1]);
     expect((await fleet.rebind(VIA_B)).ok).toBe(true);
-    expect(await fleet.get(VIA_B, ['node'])).toMatchObject({ ok: true, payload: nodeName(0), from: vip });
+    expect(await fleet.get(VIA_B, ['node'])).toMatchObject({ ok: true, payload: nodeName(0), from: vip() });
+    const forwarded = await metrics.value(1, 'coap_psk_cluster_forwarded_total');
+    expect(forwarded).toBeGreaterThan(0);
+
+    // As a successor does: the cluster port with SO_REUSEPORT (node 0 bound it so), then hello.
+    const path = join(keyDir, 'run-0', 'takeover-0.0.0.0-5684.sock');
+    const quitter = await cluster.exec(cluster.nodes[0]!, process.execPath, ['-e', `
+      const u = require('node:dgram').createSocket({ type: 'udp4', reusePort: true });
+      u.on('error', () => process.exit(5));
+      u.bind(${CLUSTER_PORT}, '0.0.0.0', () => {
+        const s = require('node:net').connect(${JSON.stringify(path)});
+        const hello = Buffer.concat([Buffer.from([1, 0, 0, 0, 33, 1]), require('node:crypto').randomBytes(32)]);
+        s.on('connect', () => s.write(hello));
+        s.on('data', (d) => { if (d[0] === 2) process.exit(3); });
+      });
+      setTimeout(() => process.exit(4), 10000);
+    `]);
+    expect(quitter.exitCode, quitter.stderr).toBe(3); // it bound the cluster port and received the state
+    expect(await nodes[0]!.waitForLog('takeover failed; still serving', 5000)).toContain('takeover failed; still serving');
+    expect(nodes[0]!.child.exitCode).toBeNull();
+    await everyDeviceOnNode0();
+    expect(await metrics.value(1, 'coap_psk_cluster_forwarded_total')).toBeGreaterThan(forwarded);
+  });
+
+  it('SIGUSR2 on a node: its successor serves every session, those forwarded through the other node too, without a handshake; the old process exits 0', async () => {
+    const metrics = nodeMetrics(cluster);
     const forwardedBefore = await metrics.value(1, 'coap_psk_cluster_forwarded_total');
-    expect(forwardedBefore).toBeGreaterThan(0);
 
     const old = nodes[0]!;
-    const exited = new Promise<number | null>((done) => old.child.once('exit', (code) => done(code)));
+    const exited = new Promise<number | null | 'still running'>((done) => {
+      const bound = setTimeout(() => done('still running'), 20_000);
+      old.child.once('exit', (code) => {
+        clearTimeout(bound);
+        done(code);
+      });
+    });
     old.child.kill('SIGUSR2');
-    expect(await exited).toBe(0);
+    expect(await exited, old.log().slice(-3000)).toBe(0);
     // The successor writes to the old process's stderr, which it inherited.
     const log = await old.waitForLog('"msg":"takeover complete"', 5000);
     const started = /\{[^\n]*"msg":"SIGUSR2: starting the successor[^\n]*\}/.exec(log);
@@ -97,10 +136,7 @@ describe.skipIf(unavailable !== undefined || NO_REUSE_PORT)(`graceful restart of
     // It knew node 1 from the hand-over, before it said ready.
     expect(log).toMatch(/"peers":1[^\n]*"msg":"takeover: the cluster peers of the old process entered"/);
 
-    for (const serial of [DIRECT, VIA_B]) {
-      expect(await fleet.get(serial, ['node']), serial).toMatchObject({ ok: true, payload: nodeName(0), from: vip });
-      expect(await fleet.get(serial, ['whoami']), serial).toMatchObject({ ok: true, payload: serial });
-    }
+    await everyDeviceOnNode0();
     // Node 1 forwarded the second device's records to node 0's successor (its counters start at 0).
     expect(await metrics.value(1, 'coap_psk_cluster_forwarded_total')).toBeGreaterThan(forwardedBefore);
     const after = await metrics.text(0);
