@@ -19,6 +19,7 @@ import { installPrimarySignals, runPrimary } from '../cluster/primary.js';
 import { reusePortSupported, workerCount } from '../cluster/support.js';
 import { clusterWorker, type WorkerRole } from '../cluster/worker.js';
 import { assertPortFree, listenByTakeover, offerTakeoverFrom, restartByTakeover } from '../cluster/takeover-serve.js';
+import { holdForTakeover } from '../cluster/takeover.js';
 import { holdPidFile, writePidFile } from './pid-file.js';
 import { nodeSettings, type NodeSettings } from '../cluster/node-settings.js';
 import { startNodeRouting, type NodeRouting } from '../cluster/node-routing.js';
@@ -58,7 +59,6 @@ export async function runServe(options: ServeOptions = {}, env: NodeJS.ProcessEn
   if (options.takeover && (worker || workers > 1)) throw new UserError('--takeover: graceful restart runs with --workers 1 only (for now)');
   // Node forwarding (cluster.port): what it needs is checked here, at start, by the primary too.
   const node = await nodeSettings(config, workers);
-  if (options.takeover && node) throw new UserError('--takeover: graceful restart does not run with node forwarding (cluster.port) yet');
   if (!worker && workers > 1) {
     node?.key.fill(0); // the primary forwards nothing itself: each worker reads the key file
     await servePrimary(config, workers, node?.port, options.handleSignals !== false);
@@ -114,15 +114,17 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
     throw e;
   }
   // A single process that handles its signals offers its sessions to a `--takeover` successor,
-  // which needs this socket bound with SO_REUSEPORT (Node >= 22.12); not a cluster node yet.
-  const offers = !worker && !node && options.handleSignals !== false && port !== 0 && reusePortSupported();
+  // which needs this socket (and a cluster node's cluster port) bound with SO_REUSEPORT (Node >= 22.12).
+  const offers = !worker && options.handleSignals !== false && port !== 0 && reusePortSupported();
   let bound;
   let routing: NodeRouting | undefined;
   try {
-    // Before the public port: its first record may already need the route.
-    if (node) routing = await startNodeRouting(server, node, host, logger, worker ? await worker.nodeWorker(server) : undefined);
+    // Before the public port: its first record may already need the route. A successor's link
+    // may get records of the sessions before they are here: they wait for them (takeover.ts).
+    if (node && options.takeover) holdForTakeover(server.dtls);
+    if (node) routing = await startNodeRouting(server, node, host, logger, worker ? await worker.nodeWorker(server) : undefined, options.takeover ? 'join' : offers ? 'offer' : undefined);
     // A successor names itself in the PID file before it says ready: before the old one exits.
-    if (options.takeover) bound = await listenByTakeover(server, host, port, logger, () => pidFile && holdPidFile(pidFile));
+    if (options.takeover) bound = await listenByTakeover(server, host, port, logger, () => pidFile && holdPidFile(pidFile), routing);
     else if (offers) {
       await assertPortFree(host, port);
       bound = await server.listen(port, host, { reusePort: true });
@@ -152,7 +154,7 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
   // A takeover that failed half-way: the successor may have named itself there; this one serves on.
   if (offers) await offerTakeoverFrom(server, host, port, logger, () => exit(logger, 0), () => {
     if (pidFile) writePidFile(pidFile);
-  });
+  }, routing);
   if (options.handleSignals !== false) installShutdown(server, logger, offers, options.takeover === true, routing);
   logger.info(
     {
@@ -238,7 +240,7 @@ function installShutdown(server: CoapPskServer, logger: Logger, offersTakeover: 
   // SIGUSR2: graceful restart, a `serve --takeover` child with this process's argv and environment.
   process.on('SIGUSR2', () => {
     if (offersTakeover) restartByTakeover(logger);
-    else logger.warn('SIGUSR2: graceful restart unavailable here (needs Node.js 22.12+ for dgram reusePort, a fixed listener port, and no cluster.port yet); ignored');
+    else logger.warn('SIGUSR2: graceful restart unavailable here (needs Node.js 22.12+ for dgram reusePort, a fixed listener port, and --workers 1); ignored');
   });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));

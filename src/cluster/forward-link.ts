@@ -99,6 +99,11 @@ export class ForwardLink extends EventEmitter {
     return { address: p.address, port: p.port };
   }
 
+  /** The peers that are up, with how long ago their last HELLO came: what a successor enters with heard(). */
+  upPeers(): { node: number; address: string; port: number; ageMs: number }[] {
+    return [...this.table].filter(([, p]) => this.isUp(p)).map(([node, p]) => ({ node, address: p.address, port: p.port, ageMs: this.now() - p.lastHelloMs! }));
+  }
+
   private isUp(p: Peer): boolean {
     return p.lastHelloMs !== undefined && this.now() - p.lastHelloMs <= this.peerTimeoutMs;
   }

@@ -42,6 +42,7 @@ import { deriveClusterKey, type DeviceAddress, type ForwardMessage } from './for
 import type { PassToWorker } from './cid-routing.js';
 import type { PeerHello } from './messages.js';
 import type { NodeSettings } from './node-settings.js';
+import { assertPortFree } from './takeover-serve.js';
 
 export const NODE_ROUTE_BYTES = 2;
 const WORKER_BITS = 6;
@@ -73,8 +74,19 @@ export interface NodeWorker {
 
 export interface NodeRouting {
   readonly link: ForwardLink;
+  /** The peers that are up (node id → address:port, their HELLOs' age), for a takeover successor. */
+  peerTable(): Buffer;
+  /** A predecessor's peerTable(), entered as HELLOs heard; malformed entries are skipped. */
+  learn(table: Buffer): number;
   close(): Promise<void>;
 }
+
+/**
+ * How the cluster port is bound (a node of one process): alone; 'offer': with SO_REUSEPORT, for a
+ * takeover successor, after a probe that fails on a taken port (as the public port's,
+ * takeover-serve.ts); 'join': beside the running node's socket, as its successor.
+ */
+export type ClusterPortSharing = 'offer' | 'join' | undefined;
 
 /** Plain numbers on the paths, read by the metrics at scrape time. */
 class NodeCounts {
@@ -89,8 +101,8 @@ class NodeCounts {
  * Binds the cluster port (a worker: takes the one its primary bound), starts the link and routes
  * the DTLS server's CIDs; before listen(). Zeroes `settings.key` once its keys are derived.
  */
-export async function startNodeRouting(server: CoapPskServer, settings: NodeSettings, host: string, log: Logger, worker?: NodeWorker): Promise<NodeRouting> {
-  const socket = worker ? quiet(worker.socket) : await bindClusterSocket(host, settings.port);
+export async function startNodeRouting(server: CoapPskServer, settings: NodeSettings, host: string, log: Logger, worker?: NodeWorker, sharing?: ClusterPortSharing): Promise<NodeRouting> {
+  const socket = worker ? quiet(worker.socket) : await bindClusterSocket(host, settings.port, sharing);
   const secret = deriveClusterKey(settings.key, 'cid-route');
   const link = new ForwardLink({
     nodeId: settings.nodeId, clusterKey: settings.key, socket, peers: settings.peers,
@@ -156,6 +168,8 @@ export async function startNodeRouting(server: CoapPskServer, settings: NodeSett
   log.info({ nodeId: settings.nodeId, clusterPort: socket.address().port, peers: settings.peers.length, dns: settings.dns, backward: settings.backward }, 'cluster forwarding on');
   return {
     link,
+    peerTable: () => Buffer.from(JSON.stringify(link.upPeers())),
+    learn: (table) => learnPeers(link, table),
     close: async () => {
       link.close();
       await new Promise<void>((done) => socket.close(() => done()));
@@ -173,9 +187,29 @@ function shareHellos(link: ForwardLink, worker: NodeWorker): void {
   worker.onHeard((h) => link.heard(h.node, h, Date.now() - h.ageMs));
 }
 
-async function bindClusterSocket(host: string, port: number): Promise<dgram.Socket> {
-  const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+/** A predecessor's peer table (JSON of ForwardLink.upPeers()) into `link`; the entries entered. */
+function learnPeers(link: ForwardLink, table: Buffer): number {
+  let entries: unknown;
   try {
+    entries = JSON.parse(table.toString('utf8'));
+  } catch {
+    return 0;
+  }
+  if (!Array.isArray(entries)) return 0;
+  let n = 0;
+  for (const e of entries as Partial<Record<'node' | 'address' | 'port' | 'ageMs', unknown>>[]) {
+    const { node, address, port, ageMs } = e ?? {};
+    if (!Number.isInteger(node) || typeof address !== 'string' || !Number.isInteger(port) || typeof ageMs !== 'number' || !(ageMs >= 0)) continue;
+    link.heard(node as number, { address, port: port as number }, Date.now() - ageMs);
+    n++;
+  }
+  return n;
+}
+
+async function bindClusterSocket(host: string, port: number, sharing: ClusterPortSharing): Promise<dgram.Socket> {
+  const socket = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', ...(sharing ? { reusePort: true } : {}) });
+  try {
+    if (sharing === 'offer') await assertPortFree(host, port);
     await new Promise<void>((bound, fail) => {
       socket.once('error', fail);
       socket.bind(port, host, () => {

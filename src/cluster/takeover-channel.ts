@@ -25,6 +25,16 @@ export const FrameType = {
   datagram: 4,
   /** old → new: the old process let go of everything (socket, metrics port); the new one carries on alone. */
   done: 5,
+  /**
+   * old → new, right after state: a cluster node's peer table (node-routing.ts; empty when the
+   * old process is no node), nothing secret. A successor of the previous version ignores it.
+   */
+  peers: 6,
+  /**
+   * old → new: a record another node forwarded to the old process during the hand-over: uint16 via
+   * (the node its replies go back through; 0xffff: none) ‖ as in datagram. Ignored by the previous version.
+   */
+  forwarded: 7,
 } as const;
 
 /** Session state of a few hundred thousand sessions fits; nothing larger is buffered. */
@@ -70,6 +80,29 @@ export function encodeDatagram(msg: Buffer, address: string, port: number): Buff
   head.writeUInt16BE(port, 0);
   head.writeUInt8(a.length, 2);
   return Buffer.concat([head, a, msg]);
+}
+
+const NO_VIA = 0xffff;
+
+/** A held datagram in a frame: `datagram`, or `forwarded` with its via. */
+export function datagramFrame(d: { msg: Buffer; address: string; port: number; forwarded?: boolean; via?: number }): Buffer {
+  const body = encodeDatagram(d.msg, d.address, d.port);
+  if (!d.forwarded) return encodeFrame(FrameType.datagram, body);
+  const via = Buffer.alloc(2);
+  via.writeUInt16BE(d.via ?? NO_VIA, 0);
+  return encodeFrame(FrameType.forwarded, Buffer.concat([via, body]));
+}
+
+/** A `datagram` or `forwarded` frame's datagram, as onDatagram takes it; undefined for any other frame. */
+export function decodeDatagramFrame(f: Frame): { msg: Buffer; address: string; port: number; forwarded: boolean; via?: number } | undefined {
+  if (f.type === FrameType.datagram) {
+    const d = decodeDatagram(f.payload);
+    return d && { ...d, forwarded: false };
+  }
+  if (f.type !== FrameType.forwarded || f.payload.length < 2) return undefined;
+  const via = f.payload.readUInt16BE(0);
+  const d = decodeDatagram(f.payload.subarray(2));
+  return d && { ...d, forwarded: true, via: via === NO_VIA ? undefined : via };
 }
 
 export function decodeDatagram(b: Buffer): { msg: Buffer; address: string; port: number } | undefined {

@@ -9,6 +9,7 @@ import { UserError } from '../errors.js';
 import type { DtlsSession } from '../dtls/session.js';
 import type { Logger } from '../log.js';
 import type { CoapPskServer } from '../server.js';
+import type { NodeRouting } from './node-routing.js';
 import { reusePortSupported } from './support.js';
 import { offerTakeover, takeOver } from './takeover.js';
 import { takeoverSocketPath } from './takeover-channel.js';
@@ -16,9 +17,10 @@ import { takeoverSocketPath } from './takeover-channel.js';
 /**
  * `serve --takeover`: the sessions first, then the UDP port (SO_REUSEPORT), then the metrics
  * port the old one let go. `bound` runs once the port is bound, before the old process is told
- * ready (the PID file is rewritten there).
+ * ready (the PID file is rewritten there). `routing`: a cluster node's, already on the cluster
+ * port beside the old one's; it learns the old one's peers with the sessions.
  */
-export async function listenByTakeover(server: CoapPskServer, host: string, port: number, logger: Logger, bound?: () => void): Promise<{ address: string; port: number }> {
+export async function listenByTakeover(server: CoapPskServer, host: string, port: number, logger: Logger, bound?: () => void, routing?: NodeRouting): Promise<{ address: string; port: number }> {
   if (!reusePortSupported()) throw new UserError(`--takeover needs Node.js 22.12 or later (dgram reusePort); this is Node.js ${process.versions.node}`);
   if (port === 0) throw new UserError('--takeover needs the listener port of the running server (listener.port is 0)');
   let address: { address: string; port: number } | undefined;
@@ -27,7 +29,8 @@ export async function listenByTakeover(server: CoapPskServer, host: string, port
     restore: (session: DtlsSession, state: Buffer) => void server.coap.restoreState(session, state),
     resume: () => server.coap.resumeRestored(),
   };
-  const sessions = await takeOver(takeoverSocketPath(host, port), { dtls: server.dtls, app }, async () => {
+  const peers = routing && ((table: Buffer) => void logger.info({ peers: routing.learn(table) }, 'takeover: the cluster peers of the old process entered'));
+  const sessions = await takeOver(takeoverSocketPath(host, port), { dtls: server.dtls, app, peers }, async () => {
     address = await server.listen(port, host, { reusePort: true, deferOps: true });
     bound?.();
   }, logger);
@@ -59,8 +62,9 @@ export async function assertPortFree(host: string, port: number): Promise<void> 
 /**
  * The old side: offers the sessions on the listener's channel; `exit` ends the process once they
  * are handed over, `failed` runs when a takeover failed half-way (this process serves on).
+ * `routing`: a cluster node's; its peer table goes with the sessions, its port closes last.
  */
-export async function offerTakeoverFrom(server: CoapPskServer, host: string, port: number, logger: Logger, exit: () => void, failed?: () => void): Promise<void> {
+export async function offerTakeoverFrom(server: CoapPskServer, host: string, port: number, logger: Logger, exit: () => void, failed?: () => void, routing?: NodeRouting): Promise<void> {
   try {
     const path = takeoverSocketPath(host, port);
     await offerTakeover(path, {
@@ -68,7 +72,9 @@ export async function offerTakeoverFrom(server: CoapPskServer, host: string, por
       drain: async (ms) => {
         await server.router.drain(ms);
       },
-      close: () => server.close(),
+      // The cluster port after the drain: the replies of the sessions forwarded here go back by it.
+      close: () => server.close().then(() => routing?.close()),
+      peers: routing && (() => routing.peerTable()),
       app: {
         export: (session) => server.coap.exportState(session),
         failed: () => {

@@ -9,12 +9,16 @@
  *   new                                   old
  *   hello(format, pub_new)         -->
  *                                         hold datagrams; export sessions (write seq + GAP)
- *                                  <--    state(id, pub_old, sealed sessions)
+ *                                  <--    state(id, pub_old, sealed sessions), peers
  *   import; bind udp (reusePort)
  *   ready                          -->
- *   resume Observe relations              drain handlers; drop sessions silently; close socket
- *                                  <--    datagram* (held ones), done
+ *   resume Observe relations              drain handlers; drop sessions silently; close sockets
+ *                                  <--    datagram* / forwarded* (held ones), done
  *   serve; bind metrics                   exit 0
+ *
+ * On a cluster node (docs/cluster.md) the new process binds the cluster port beside the old one
+ * (SO_REUSEPORT) before it says hello, and holds what its link receives until the sessions are
+ * imported; `peers` carries the old link's peer table, so that it forwards and backwards at once.
  *
  * A takeover that fails before `ready` (the new process dies, says nothing in time, or sends
  * nonsense) leaves the old one serving: it serves the held datagrams, and skips GAP + 2^20
@@ -30,7 +34,7 @@ import type { DtlsSession } from '../dtls/session.js';
 import type { DtlsServer } from '../dtls/server.js';
 import type { Logger } from '../log.js';
 import { UserError } from '../errors.js';
-import { decodeDatagram, encodeDatagram, encodeFrame, FrameType, readFrames, type Frame } from './takeover-channel.js';
+import { datagramFrame, decodeDatagramFrame, encodeFrame, FrameType, readFrames, type Frame } from './takeover-channel.js';
 import { ephemeralKey, open, seal, sealingKey } from './takeover-seal.js';
 
 const ID_LENGTH = 16;
@@ -60,8 +64,10 @@ export interface TakeoverSource {
   readonly dtls: DtlsServer;
   /** Waits (bounded) for the requests already received; their responses may still go out. */
   drain(ms: number): Promise<void>;
-  /** Everything but the sessions: metrics port, key resolver, timers. */
+  /** Everything but the sessions: metrics port, key resolver, timers, a cluster node's port. */
   close(): Promise<void>;
+  /** A cluster node's peer table (opaque here), sent beside the sessions. */
+  peers?(): Buffer;
   /** The layer above's state per session (format 2), and what it does after a failed hand-over. */
   readonly app?: {
     export(session: DtlsSession): Buffer | undefined;
@@ -139,6 +145,7 @@ async function handOver(socket: net.Socket, source: TakeoverSource, logger: Logg
   key.fill(0);
   logger.info({ sessions: count, format }, 'takeover: sessions sealed and sent to the new process');
   socket.write(encodeFrame(FrameType.state, Buffer.concat([id, own.publicKey, sealed])));
+  socket.write(encodeFrame(FrameType.peers, source.peers?.() ?? Buffer.alloc(0)));
   const ready = await frames.next(timeouts.readyMs);
   if (!ready || ready.type !== FrameType.ready) {
     // The new process died, hung or misbehaved: it may have bound the port and sent records.
@@ -150,17 +157,18 @@ async function handOver(socket: net.Socket, source: TakeoverSource, logger: Logg
       // Serving goes on below whatever failed here: the held datagrams must not stay held.
       logger.error({ err: e instanceof Error ? e.message : String(e) }, 'takeover: after the failed hand-over');
     }
-    for (const d of dtls.takeHeld()) dtls.onDatagram(d.msg, d.address, d.port);
+    for (const d of dtls.takeHeld()) dtls.onDatagram(d.msg, d.address, d.port, d.forwarded, d.via);
     logger.error({ sessions: count, why: ready ? `frame ${ready.type}` : 'no ready in time or channel closed' }, 'takeover failed; still serving');
     return false;
   }
   // From here the sessions are the new process's. Requests already received are answered
-  // (their records use the sequence numbers below the gap), then the socket goes.
+  // (their records use the sequence numbers below the gap), then the sockets go; what another
+  // node forwarded here until then is held too, and passed on with its path back.
   stopListening();
   await source.drain(timeouts.drainMs);
   await dtls.detach();
   await source.close();
-  for (const d of dtls.takeHeld()) socket.write(encodeFrame(FrameType.datagram, encodeDatagram(d.msg, d.address, d.port)));
+  for (const d of dtls.takeHeld()) socket.write(datagramFrame(d));
   await new Promise<void>((resolve) => socket.end(encodeFrame(FrameType.done, Buffer.alloc(0)), () => resolve()));
   logger.info({ sessions: count }, 'takeover: handed over; exiting');
   return true;
@@ -173,6 +181,16 @@ export interface TakeoverTarget {
     /** Runs once `ready` is sent: the relations restored go on (their handlers run again). */
     resume?(): number;
   };
+  /** A cluster node: the old link's peer table, entered before the port is bound. */
+  peers?(table: Buffer): void;
+}
+
+/**
+ * A cluster node's successor holds what reaches its cluster port before the sessions are here;
+ * takeOver serves it once they are imported and the port is bound.
+ */
+export function holdForTakeover(dtls: DtlsServer): void {
+  dtls.hold(MAX_HELD, MAX_HELD_BYTES);
 }
 
 /**
@@ -193,8 +211,15 @@ export async function takeOver(path: string, target: TakeoverTarget, bind: () =>
     const imported = importServerSessions(target.dtls, bytes, target.app);
     bytes.fill(0);
     if (imported === undefined) throw new UserError('takeover: the session state is malformed');
+    if (target.peers) {
+      // Sent with the state by a server of this version (older ones offer no takeover on a cluster node).
+      const peers = await frames.next(timeoutMs);
+      if (peers?.type !== FrameType.peers) throw new UserError('takeover: the running server sent no peer table');
+      target.peers(peers.payload);
+    }
     await bind();
     socket.write(encodeFrame(FrameType.ready, Buffer.alloc(0)));
+    for (const d of target.dtls.takeHeld()) target.dtls.onDatagram(d.msg, d.address, d.port, d.forwarded, d.via);
     const observing = target.app?.resume?.() ?? 0;
     logger.info({ sessions: imported, observeRelations: observing }, 'takeover: sessions imported, serving');
     // The datagrams the old process held, until it is done (bounded: it exits after its drain).
@@ -206,8 +231,8 @@ export async function takeOver(path: string, target: TakeoverTarget, bind: () =>
         break;
       }
       if (f.type === FrameType.done) break;
-      const d = f.type === FrameType.datagram ? decodeDatagram(f.payload) : undefined;
-      if (d) target.dtls.onDatagram(d.msg, d.address, d.port);
+      const d = decodeDatagramFrame(f);
+      if (d) target.dtls.onDatagram(d.msg, d.address, d.port, d.forwarded, d.via);
     }
     return imported;
   } finally {

@@ -108,6 +108,9 @@ export interface HeldDatagram {
   readonly msg: Buffer;
   readonly address: string;
   readonly port: number;
+  /** As onDatagram took them: a record another node or worker passed here, and its path back. */
+  readonly forwarded?: boolean;
+  readonly via?: number;
 }
 
 export type HandshakeKind = 'full' | 'resumed_id' | 'resumed_ticket';
@@ -388,7 +391,7 @@ export class DtlsServer extends EventEmitter {
     if (this.held) {
       if (this.held.length < this.heldMax && this.heldBytes + msg.length <= this.heldMaxBytes) {
         this.heldBytes += msg.length;
-        this.held.push({ msg, address, port });
+        this.held.push(forwarded ? { msg, address, port, forwarded, via } : { msg, address, port });
       } else this.drop('closing', address, port);
       return;
     }

@@ -4,7 +4,7 @@
  * balancer's namespace, and the round-robin CID check (a rebound device keeps its session).
  */
 import { expect } from 'vitest';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeAddress, type NetnsCluster } from '../helpers/netns.js';
@@ -27,6 +27,9 @@ export const deviceKey = (serial: string) => Buffer.from(expectedHexKey(serial),
 /**
  * One node per namespace of the cluster: node id i, the cluster port, the cluster key file (in
  * `keyDir`); `env` and `args` add the peers' settings (static list or DNS name) and the rest.
+ * Each node has a runtime directory of its own (in `keyDir`), as a pod has: the takeover channel's
+ * socket is named by the listener, the same on every node, and a Unix socket's path is not
+ * confined to a network namespace.
  */
 export async function startClusterNodes(cluster: NetnsCluster, token: TestToken, keyDir: string, env: Record<string, string>, args: string[] = []): Promise<ServerProcess[]> {
   // The cluster key: a file every node reads (a Secret mounted as a file in Kubernetes).
@@ -38,7 +41,10 @@ export async function startClusterNodes(cluster: NetnsCluster, token: TestToken,
   const nodes: ServerProcess[] = [];
   try {
     for (const [i, ns] of cluster.nodes.entries()) {
+      const runtimeDir = join(keyDir, `run-${i}`);
+      mkdirSync(runtimeDir, { mode: 0o700, recursive: true });
       nodes.push(await startServerProcess({
+        RUNTIME_DIRECTORY: runtimeDir,
         ...token.env, ...PROBED, COAP_PSK_KEY_ENCODING: 'hex', COAP_PSK_LOG_LEVEL: 'info', COAP_PSK_TEST_NODE: nodeName(i),
         COAP_PSK_CLUSTER_NODE_ID: String(i), COAP_PSK_CLUSTER_PORT: String(CLUSTER_PORT), COAP_PSK_CLUSTER_KEY_FILE: keyFile, ...env,
       }, ['--routes', ROUTES, ...args], { netns: ns }));

@@ -2,7 +2,7 @@
  * What `serve` checks at start once node forwarding is on (src/cluster/node-settings.ts): no
  * more workers than the CID's 6-bit worker id names (63), a CID with room for the route, a node id, a readable cluster key of 32 bytes or
  * more; each failure is one line naming the setting, and never holds a byte of the key. The
- * last case runs the real binary, as an operator would.
+ * last case runs the real binary, as an operator would (and `--takeover` on a node of workers).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,5 +68,9 @@ describe('node forwarding at start', () => {
     const workers = await runCli(['serve', '--port', '0', '--workers', '64', '--cluster-port', '5685', '--node-id', '3', '--cluster-key-file', keyFile], SOFTWARE);
     expect(workers.code).toBe(1);
     expect(workers.stderr.trim()).toMatch(/^coap-psk: config listener\.workers \(--workers\): (node forwarding \(cluster\.port\) runs at most 63 workers .*; this is 64|64 workers need Node\.js 22\.12 or later.*)$/);
+    // A cluster node of workers takes no takeover, as a primary without a cluster (one of one process does).
+    const takeover = await runCli(['serve', '--port', '5684', '--workers', '2', '--takeover', '--cluster-port', '5685', '--node-id', '3', '--cluster-key-file', keyFile], SOFTWARE);
+    expect(takeover.code).toBe(1);
+    expect(takeover.stderr.trim()).toMatch(/^coap-psk: (--takeover: graceful restart runs with --workers 1 only \(for now\)|config listener\.workers \(--workers\): 2 workers need Node\.js 22\.12 or later.*)$/);
   });
 });
