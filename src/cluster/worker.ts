@@ -9,7 +9,7 @@
 import cluster from 'node:cluster';
 import type dgram from 'node:dgram';
 import type { CoapPskServer } from '../server.js';
-import type { Logger } from '../log.js';
+import { childLogger, type Logger } from '../log.js';
 import { addWorkerSeries } from './metrics-aggregation.js';
 import { routeWorkerCids } from './cid-routing.js';
 import { WORKER_ID_ENV, isMessage, type Answer, type Ask, type Serving, type SocketGrant, type SocketRequest } from './messages.js';
@@ -40,7 +40,7 @@ export function clusterWorker(env: NodeJS.ProcessEnv = process.env): WorkerRole 
   let cid: SocketGrant['cid'];
   return {
     id,
-    logger: (base) => base.child({ worker: id }),
+    logger: (base) => childLogger(base, { worker: id }),
     socket: () =>
       new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
