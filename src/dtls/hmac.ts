@@ -15,22 +15,26 @@ import { BLOCK_BYTES, DIGEST_BYTES, INITIAL_STATE, MESSAGE_SCRATCH, MESSAGE_SCRA
 const state = new Int32Array(8);
 
 export class HmacSha256 {
-  /** The state after (K ^ ipad), and after (K ^ opad). */
-  private readonly inner = new Int32Array(8);
-  private readonly outer = new Int32Array(8);
+  /** The state after (K ^ ipad) in words 0-7, after (K ^ opad) in words 8-15. */
+  private readonly states = new Int32Array(16);
 
   constructor(key: Buffer) {
     const k = key.length > BLOCK_BYTES ? hash('sha256', key, 'buffer') : key;
-    const pad = new Uint8Array(BLOCK_BYTES);
-    for (const [value, midstate] of [[0x36, this.inner], [0x5c, this.outer]] as const) {
-      pad.fill(value);
-      for (let i = 0; i < k.length; i++) pad[i]! ^= k[i]!;
-      midstate.set(INITIAL_STATE);
-      compress(midstate, pad, 0);
-    }
-    pad.fill(0);
+    this.absorbPaddedKey(k, 0x36, 0);
+    this.absorbPaddedKey(k, 0x5c, 8);
     wipeScratch();
     if (k !== key) k.fill(0);
+  }
+
+  /** The state after one block of K ^ pad (RFC 2104: K zero-padded to the block), into words `at` to `at` + 7. */
+  private absorbPaddedKey(k: Uint8Array, pad: number, at: number): void {
+    const block = MESSAGE_SCRATCH;
+    block.fill(pad, 0, BLOCK_BYTES);
+    for (let i = 0; i < k.length; i++) block[i]! ^= k[i]!;
+    state.set(INITIAL_STATE);
+    compress(state, block, 0);
+    for (let i = 0; i < 8; i++) this.states[at + i] = state[i]!;
+    state.fill(0);
   }
 
   /** HMAC over the concatenation of `parts`. */
@@ -46,10 +50,10 @@ export class HmacSha256 {
     for (const p of parts) length += p.length;
     // Short messages (all of the handshake's) are gathered in the hash's own scratch space.
     const message = length <= MESSAGE_SCRATCH_BYTES ? gather(parts) : Buffer.concat(parts, length);
-    state.set(this.inner);
+    this.startFrom(0);
     finishHash(state, message, length, BLOCK_BYTES);
     digestBytes(state, MESSAGE_SCRATCH, 0);
-    state.set(this.outer);
+    this.startFrom(8);
     finishHash(state, MESSAGE_SCRATCH, DIGEST_BYTES, BLOCK_BYTES);
     digestBytes(state, out, offset);
     state.fill(0);
@@ -57,10 +61,13 @@ export class HmacSha256 {
     if (message !== MESSAGE_SCRATCH) message.fill(0);
   }
 
+  private startFrom(at: number): void {
+    for (let i = 0; i < 8; i++) state[i] = this.states[at + i]!;
+  }
+
   /** Erases the padded key's states. */
   wipe(): void {
-    this.inner.fill(0);
-    this.outer.fill(0);
+    this.states.fill(0);
   }
 }
 

@@ -22,24 +22,28 @@ export function pSha256(secret: Buffer, seed: Buffer, length: number): Buffer {
 function pHash(secret: Buffer, seed: readonly Uint8Array[], length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
   const hmac = new HmacSha256(secret);
-  const a = new Uint8Array(SHA256_LENGTH);
+  const a = A_SCRATCH;
   const aSeed = [a, ...seed];
   hmac.digestInto(a, 0, seed); // A(1) = HMAC(secret, seed)
   for (let written = 0; written < length; ) {
     if (length - written >= SHA256_LENGTH) hmac.digestInto(out, written, aSeed);
     else {
-      const last = new Uint8Array(SHA256_LENGTH);
-      hmac.digestInto(last, 0, aSeed);
-      out.set(last.subarray(0, length - written), written);
-      last.fill(0);
+      hmac.digestInto(LAST_SCRATCH, 0, aSeed);
+      out.set(LAST_SCRATCH.subarray(0, length - written), written);
     }
     written += SHA256_LENGTH;
-    if (written < length) hmac.digestInto(a, 0, [a]); // A(i+1) = HMAC(secret, A(i))
+    if (written < length) hmac.digestInto(a, 0, A_ONLY); // A(i+1) = HMAC(secret, A(i))
   }
   a.fill(0);
+  LAST_SCRATCH.fill(0);
   hmac.wipe();
   return out;
 }
+
+/** A(i) and a last partial block: scratch, since pHash runs to its end synchronously. */
+const A_SCRATCH = new Uint8Array(SHA256_LENGTH);
+const A_ONLY = [A_SCRATCH];
+const LAST_SCRATCH = new Uint8Array(SHA256_LENGTH);
 
 /** The labels of RFC 5246 and RFC 7627 as bytes, made once; any other label is encoded per call. */
 const LABELS = new Map(
