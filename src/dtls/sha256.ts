@@ -1,14 +1,14 @@
 /**
- * SHA-256 (FIPS 180-4 section 6.2) in JavaScript, for the HMACs of the handshake (hmac.ts).
+ * SHA-256 (FIPS 180-4 section 6.2) in JavaScript, for the handshake's HMACs (hmac.ts) and its
+ * transcript (transcript.ts).
  *
- * Why not node's crypto: a handshake computes about fourteen HMACs, each over a few dozen
- * bytes. node's hash() is a native call and a new Buffer per call (~0.6-0.9 µs for two blocks
- * here) and an HMAC takes two of them; one compression here is ~0.3 µs, and an HMAC whose
- * padded key has been compressed once (a midstate) is two or three compressions, with nothing
- * allocated. SHA-256 has no secret-dependent branch or table lookup: only 32-bit additions,
- * rotations and logic, so it runs in constant time in JavaScript too.
+ * Why not node's crypto: each of those hashes is over a few dozen bytes, and node's hash() is a
+ * native call and a new Buffer per call (~0.6-0.9 µs for two blocks here), a Hash object a
+ * native object per update() and copy(). One compression here is ~0.3 µs with nothing
+ * allocated. SHA-256 has no secret-dependent branch or table lookup, only 32-bit additions,
+ * rotations and logic: it runs in constant time in JavaScript too.
  *
- * Checked against FIPS 180-4's examples and node's own SHA-256 over every length across block
+ * Checked against FIPS 180-4's examples and node's own SHA-256 over every length across the block
  * boundaries (test/dtls/crypto/sha256.test.ts).
  */
 
