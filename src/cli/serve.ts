@@ -13,7 +13,7 @@ import { loadRoutesModule } from './routes-loader.js';
 import { firstRunHint } from './first-run.js';
 import { createServeLogger } from '../ops/logging.js';
 import { createServer, type CoapPskServer } from '../server.js';
-import type { Logger } from '../log.js';
+import { childLogger, type Logger } from '../log.js';
 import { DEFAULT_DTLS_CONFIG } from '../dtls/config.js';
 import { installPrimarySignals, runPrimary } from '../cluster/primary.js';
 import { reusePortSupported, workerCount } from '../cluster/support.js';
@@ -180,7 +180,7 @@ async function serveOne(config: ReturnType<typeof resolveConfig>, options: Serve
 
 /** The primary of `--workers N` (src/cluster/primary.ts): it binds, the workers serve. */
 async function servePrimary(config: ReturnType<typeof resolveConfig>, workers: number, clusterPort: number | undefined, handleSignals: boolean): Promise<void> {
-  const logger = createServeLogger(config.log.level, config.log.format).child({ role: 'primary' });
+  const logger = childLogger(createServeLogger(config.log.level, config.log.format), { role: 'primary' });
   const { host, port } = config.listener;
   const primary = await runPrimary({
     workers, host, port, clusterPort, logger, shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,

@@ -10,7 +10,7 @@
 import cluster from 'node:cluster';
 import type dgram from 'node:dgram';
 import type { CoapPskServer } from '../server.js';
-import type { Logger } from '../log.js';
+import { childLogger, type Logger } from '../log.js';
 import { addWorkerSeries } from './metrics-aggregation.js';
 import { passToWorker, routeWorkerCids, serveDelivered } from './cid-routing.js';
 import type { NodeWorker } from './node-routing.js';
@@ -63,7 +63,7 @@ export function clusterWorker(env: NodeJS.ProcessEnv = process.env): WorkerRole 
     });
   return {
     id,
-    logger: (base) => base.child({ worker: id }),
+    logger: (base) => childLogger(base, { worker: id }),
     socket: async () => {
       const { grant, socket } = await granted<SocketGrant>({ type: 'coap-psk:socket-request' }, 'coap-psk:socket');
       cid = grant.cid;

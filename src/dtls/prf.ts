@@ -12,39 +12,56 @@ const VERIFY_DATA_LENGTH = 12;
 
 /** P_SHA256(secret, seed) truncated to `length` bytes (RFC 5246 section 5). */
 export function pSha256(secret: Buffer, seed: Buffer, length: number): Buffer {
+  return pHash(secret, [seed], length);
+}
+
+/**
+ * P_SHA256 over the concatenation of `seed`: the pieces (label, randoms) are hashed where
+ * they are, and each HMAC writes its block straight into the output.
+ */
+function pHash(secret: Buffer, seed: readonly Uint8Array[], length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
   const hmac = new HmacSha256(secret);
-  let a: Buffer = seed; // A(0)
-  let written = 0;
-  while (written < length) {
-    a = hmac.digest(a); // A(i) = HMAC(secret, A(i-1))
-    const block = hmac.digest(a, seed);
-    written += block.copy(out, written, 0, Math.min(SHA256_LENGTH, length - written));
-    block.fill(0);
+  const a = A_SCRATCH;
+  const aSeed = [a, ...seed];
+  hmac.digestInto(a, 0, seed); // A(1) = HMAC(secret, seed)
+  for (let written = 0; written < length; ) {
+    if (length - written >= SHA256_LENGTH) hmac.digestInto(out, written, aSeed);
+    else {
+      hmac.digestInto(LAST_SCRATCH, 0, aSeed);
+      out.set(LAST_SCRATCH.subarray(0, length - written), written);
+    }
+    written += SHA256_LENGTH;
+    if (written < length) hmac.digestInto(a, 0, A_ONLY); // A(i+1) = HMAC(secret, A(i))
   }
+  a.fill(0);
+  LAST_SCRATCH.fill(0);
   hmac.wipe();
   return out;
 }
 
+/** A(i) and a last partial block: scratch, since pHash runs to its end synchronously. */
+const A_SCRATCH = new Uint8Array(SHA256_LENGTH);
+const A_ONLY = [A_SCRATCH];
+const LAST_SCRATCH = new Uint8Array(SHA256_LENGTH);
+
+/** The labels of RFC 5246 and RFC 7627 as bytes, made once; any other label is encoded per call. */
+const LABELS = new Map(
+  ['master secret', 'extended master secret', 'key expansion', 'client finished', 'server finished'].map((l) => [l, Buffer.from(l, 'latin1')]),
+);
+
 /** PRF(secret, label, seed) = P_SHA256(secret, label ‖ seed); the label is ASCII without a terminator. */
 export function prf(secret: Buffer, label: string, seed: Buffer, length: number): Buffer {
-  const labelLength = Buffer.byteLength(label, 'latin1');
-  const labelSeed = Buffer.allocUnsafe(labelLength + seed.length);
-  labelSeed.write(label, 0, 'latin1');
-  seed.copy(labelSeed, labelLength);
-  return pSha256(secret, labelSeed, length);
+  return labelled(secret, label, [seed], length);
 }
 
-function joinRandoms(first: Buffer, second: Buffer): Buffer {
-  const seed = Buffer.allocUnsafe(first.length + second.length);
-  first.copy(seed, 0);
-  second.copy(seed, first.length);
-  return seed;
+function labelled(secret: Buffer, label: string, seed: readonly Uint8Array[], length: number): Buffer {
+  return pHash(secret, [LABELS.get(label) ?? Buffer.from(label, 'latin1'), ...seed], length);
 }
 
 /** master_secret = PRF(pre_master_secret, "master secret", ClientHello.random ‖ ServerHello.random)[0..47]. */
 export function computeMasterSecret(premaster: Buffer, clientRandom: Buffer, serverRandom: Buffer): Buffer {
-  return prf(premaster, 'master secret', joinRandoms(clientRandom, serverRandom), MASTER_SECRET_LENGTH);
+  return labelled(premaster, 'master secret', [clientRandom, serverRandom], MASTER_SECRET_LENGTH);
 }
 
 /**
@@ -68,7 +85,7 @@ export function deriveKeyBlock(
   suite: CipherSuite,
 ): { client: DirectionKeys; server: DirectionKeys } {
   const { macKeyLength: mac, encKeyLength: enc, fixedIvLength: iv } = suite;
-  const block = prf(masterSecret, 'key expansion', joinRandoms(serverRandom, clientRandom), 2 * (mac + enc + iv));
+  const block = labelled(masterSecret, 'key expansion', [serverRandom, clientRandom], 2 * (mac + enc + iv));
   let offset = 0;
   const take = (length: number): Buffer => block.subarray(offset, (offset += length));
   const clientMac = take(mac);

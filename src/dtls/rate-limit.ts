@@ -5,8 +5,6 @@
  * it). The map is bounded: when full, the bucket untouched the longest goes, so a flood of new
  * sources forgives at worst the quietest old ones, never everyone at once.
  */
-import { isIPv6 } from 'node:net';
-
 export class SourceRateLimiter {
   /** In order of last use, oldest first (a Map iterates in insertion order). */
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
@@ -48,7 +46,8 @@ export class SourceRateLimiter {
 
 /** The rate-limit key of an address: IPv4 as is (also when IPv4-mapped), IPv6 by its /64. */
 export function sourceKey(address: string): string {
-  if (!isIPv6(address)) return address;
+  // An address from the socket: IPv6 exactly when it has a colon (net.isIPv6's regex was ~1 µs a ClientHello).
+  if (!address.includes(':')) return address;
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   if (mapped) return mapped[1]!;
   // An embedded IPv4 tail (64:ff9b::1.2.3.4) counts as the two groups it stands for.

@@ -23,12 +23,12 @@
  * handshake whose client offered the SessionTicket extension ends with NewSessionTicket before
  * the server's ChangeCipherSpec (RFC 5077 3.3); both Finished hashes cover it.
  */
-import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import type { RecordProtection } from './ciphers/types.js';
 import { AlertDescription, ContentType, DTLS_1_2, HandshakeType } from './constants.js';
 import { generateEphemeral, type EcdheGroup, type Ephemeral } from './ecdhe.js';
 import { type RetransmitPolicy, RetransmitTimer, type FlightItem } from './flight.js';
-import { encodeHandshake, parseHandshakeFragments } from './handshake/header.js';
+import { parseHandshakeFragments } from './handshake/header.js';
 import type { ClientHello } from './handshake/client-hello.js';
 import { parseClientKeyExchange } from './handshake/client-key-exchange.js';
 import { encodeFinished, parseFinished } from './handshake/finished.js';
@@ -55,6 +55,7 @@ import type { PskKey, PskLookup } from './psk.js';
 import type { HandshakeFailure } from './reasons.js';
 import { NO_RESUMPTION, serverHelloExtensions, type ResumedKind, type ResumptionPlan } from './server-resumption.js';
 import type { ResumableSession } from './session-state.js';
+import { Transcript } from './transcript.js';
 
 /** What the handshake needs from the connection that carries it. */
 export interface HandshakeHost {
@@ -128,7 +129,7 @@ interface CandidateKeys {
 
 export class ServerHandshake {
   private state: State = 'wait_client_key_exchange';
-  private readonly transcript: Hash = createHash('sha256');
+  private readonly transcript = new Transcript();
   private readonly reassembler: HandshakeReassembler;
   private readonly timer: RetransmitTimer;
   private readonly serverRandom = publicRandomBytes(32);
@@ -161,7 +162,7 @@ export class ServerHandshake {
     this.nextSendSeq = clientHelloSeq;
     this.plan = plan;
     this.reassembler = new HandshakeReassembler(clientHelloSeq + 1, options.maxReassemblyBytes);
-    this.transcript.update(encodeHandshake(HandshakeType.client_hello, clientHelloSeq, clientHelloBody));
+    this.transcript.add(HandshakeType.client_hello, clientHelloSeq, clientHelloBody);
     this.timer = new RetransmitTimer(
       options.retransmit,
       () => this.host.transmit(this.flight4),
@@ -237,7 +238,7 @@ export class ServerHandshake {
     const chosen = this.candidateKeys(state.pskTag, state.masterSecret);
     this.chosen = chosen;
     this.host.installEpoch1(chosen.clientWrite, chosen.serverWrite, n.suite.maxExpansion);
-    const serverVerify = computeVerifyData(state.masterSecret, 'server finished', this.transcript.copy().digest());
+    const serverVerify = computeVerifyData(state.masterSecret, 'server finished', this.transcript.digest());
     this.flight4.push(
       { kind: 'change_cipher_spec', epoch: 0 },
       this.message(HandshakeType.finished, encodeFinished({ verifyData: serverVerify }), 1),
@@ -355,8 +356,8 @@ export class ServerHandshake {
     this.identity = Buffer.from(cke.identity);
     this.clientKeyExchange = { messageSeq: m.messageSeq, body: Buffer.from(m.body) };
     this.flight5Armed = true;
-    this.transcript.update(encodeHandshake(m.msgType, m.messageSeq, m.body));
-    const sessionHash = this.transcript.copy().digest();
+    this.transcript.add(m.msgType, m.messageSeq, m.body);
+    const sessionHash = this.transcript.digest();
     this.state = 'resolving';
     lookups.pending++;
     this.lookUpKeys(sessionHash, z);
@@ -436,7 +437,7 @@ export class ServerHandshake {
     if (!chosen) return this.abort(AlertDescription.unexpected_message, 'unexpected_message', 'Finished before ChangeCipherSpec');
     const fin = parseFinished(m.body);
     if (!fin) return this.abort(AlertDescription.decode_error, 'malformed_handshake', 'Finished');
-    const expected = computeVerifyData(chosen.masterSecret, 'client finished', this.transcript.copy().digest());
+    const expected = computeVerifyData(chosen.masterSecret, 'client finished', this.transcript.digest());
     // Constant time: verify_data is a MAC, and a timing oracle on it would help a forger.
     if (!timingSafeEqual(expected, fin.verifyData)) {
       return this.abort(AlertDescription.decrypt_error, 'finished_mismatch');
@@ -446,7 +447,7 @@ export class ServerHandshake {
     // What a ticket seals and the session cache keeps: one state for both.
     const resumable = resumed ? undefined : this.resumableState(chosen);
     if (!resumed) {
-      this.transcript.update(encodeHandshake(m.msgType, m.messageSeq, m.body));
+      this.transcript.add(m.msgType, m.messageSeq, m.body);
       if (resumable && this.plan.issueTicket) finalFlight.push(this.message(HandshakeType.new_session_ticket, encodeNewSessionTicket(this.plan.issueTicket(resumable))));
       const serverVerify = computeVerifyData(chosen.masterSecret, 'server finished', this.transcript.digest());
       finalFlight.push(
@@ -495,7 +496,7 @@ export class ServerHandshake {
 
   private message(msgType: number, body: Buffer, epoch = 0): FlightItem {
     const messageSeq = this.nextSendSeq++;
-    this.transcript.update(encodeHandshake(msgType, messageSeq, body));
+    this.transcript.add(msgType, messageSeq, body);
     return { kind: 'handshake', epoch, msgType, messageSeq, body };
   }
 

@@ -37,10 +37,9 @@ export class AesCcm {
   constructor(key: Buffer, readonly tagLength: number) {
     if (tagLength < 4 || tagLength > 16 || tagLength % 2 !== 0) throw new RangeError(`CCM tag of ${tagLength} bytes`);
     const algorithm = `aes-${key.length * 8}`;
-    this.cbc = createCipheriv(`${algorithm}-cbc`, key, Buffer.alloc(BLOCK));
-    this.cbc.setAutoPadding(false);
+    // No setAutoPadding(false): padding is added by final() alone, which these never call.
+    this.cbc = createCipheriv(`${algorithm}-cbc`, key, this.chain);
     this.ecb = createCipheriv(`${algorithm}-ecb`, key, null);
-    this.ecb.setAutoPadding(false);
     // B0 flags: Adata (AAD is never empty in TLS, but the examples have both), M', L'.
     this.b0Flags = (((tagLength - 2) / 2) << 3) | (Q - 1);
   }
@@ -69,10 +68,10 @@ export class AesCcm {
     return undefined;
   }
 
-  /** The unencrypted tag T (16 bytes; the first tagLength count). */
+  /** The unencrypted tag T (16 bytes; the first tagLength count), a view of the CBC output. */
   private cbcMac(nonce: Buffer, aad: Buffer, payload: Buffer): Buffer {
     const aadBlocks = aad.length === 0 ? 0 : roundUp(2 + aad.length);
-    const input = Buffer.alloc(BLOCK + aadBlocks + roundUp(payload.length));
+    const input = scratch(BLOCK + aadBlocks + roundUp(payload.length));
     input[0] = this.b0Flags | (aad.length > 0 ? 0x40 : 0);
     nonce.copy(input, 1);
     input.writeUIntBE(payload.length, 1 + CCM_NONCE_LENGTH, Q);
@@ -87,12 +86,12 @@ export class AesCcm {
     const last = out.subarray(out.length - BLOCK);
     last.copy(this.chain);
     input.fill(0);
-    return Buffer.from(last);
+    return last;
   }
 
   /** E(Ctr_0) ‖ E(Ctr_1) ‖ ... enough for `length` bytes after the first block. */
   private keystream(nonce: Buffer, length: number): Buffer {
-    const counters = Buffer.alloc(BLOCK + roundUp(length));
+    const counters = scratch(BLOCK + roundUp(length));
     for (let at = 0, i = 0; at < counters.length; at += BLOCK, i++) {
       counters[at] = Q - 1;
       nonce.copy(counters, at + 1);
@@ -101,6 +100,18 @@ export class AesCcm {
     return this.ecb.update(counters);
   }
 }
+
+/**
+ * Zeroed room for `length` bytes of CBC or counter input: one buffer shared by every short
+ * record (each call runs to its end synchronously; cbcMac wipes the payload it copied there),
+ * an allocation of its own for a long one.
+ */
+function scratch(length: number): Buffer {
+  if (length > SCRATCH.length) return Buffer.alloc(length);
+  return SCRATCH.fill(0, 0, length).subarray(0, length);
+}
+
+const SCRATCH = Buffer.alloc(1024);
 
 function checkSizes(nonce: Buffer, aad: Buffer, length: number): void {
   if (nonce.length !== CCM_NONCE_LENGTH) throw new RangeError(`CCM nonce of ${nonce.length} bytes`);
