@@ -54,8 +54,14 @@ function redactNested(value: unknown): unknown {
   const v = value as Record<string, unknown>;
   const found = NESTED_SECRET_KEYS.filter((k) => Object.prototype.hasOwnProperty.call(v, k) && v[k] !== undefined);
   if (found.length === 0) return value;
-  // Every own property kept, non-enumerable ones too (an Error's message and stack for its serializer).
-  const copy = Object.defineProperties(Object.create(Object.getPrototypeOf(v) as object | null) as Record<string, unknown>, Object.getOwnPropertyDescriptors(v));
+  // Every own property kept, non-enumerable ones too (an Error's message and stack for its
+  // serializer). An accessor is copied as its value: on Node 24 an Error's `stack` is an own
+  // accessor that reads the original's internal slot and gives '' on any other object.
+  const descriptors = Object.getOwnPropertyDescriptors(v);
+  for (const [k, d] of Object.entries(descriptors)) {
+    if (d.get !== undefined || d.set !== undefined) descriptors[k] = { value: v[k], enumerable: d.enumerable, writable: true, configurable: true };
+  }
+  const copy = Object.defineProperties(Object.create(Object.getPrototypeOf(v) as object | null) as Record<string, unknown>, descriptors);
   for (const k of found) Object.defineProperty(copy, k, { value: CENSOR, enumerable: true, writable: true, configurable: true });
   return copy;
 }
