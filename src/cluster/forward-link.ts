@@ -24,7 +24,7 @@ import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { ClusterPeer } from './cluster-settings.js';
 import {
-  decodeForwardMessage, deriveClusterKey, encodeForwardMessage, ForwardType, type DeviceAddress, type ForwardMessage,
+  decodeForwardMessage, deriveClusterKey, encodeForwardMessage, ForwardType, MAX_NODE_ID, type DeviceAddress, type ForwardMessage,
 } from './forward-wire.js';
 
 export interface ForwardLinkOptions {
@@ -53,6 +53,22 @@ interface Peer {
   lastHelloMs?: number;
   /** From the static list: its address is the configured one, and it stays in the table. */
   fixed: boolean;
+}
+
+/** A peer node heard from `ageMs` ago: a takeover successor's table entry, a HELLO passed between workers. */
+export interface PeerEntry {
+  node: number;
+  address: string;
+  port: number;
+  ageMs: number;
+}
+
+/** An entry that came from another process (a predecessor's table, a worker's message), checked before heard(). */
+export function isPeerEntry(e: unknown): e is PeerEntry {
+  if (typeof e !== 'object' || e === null) return false;
+  const { node, address, port, ageMs } = e as Partial<Record<keyof PeerEntry, unknown>>;
+  return Number.isInteger(node) && (node as number) >= 0 && (node as number) <= MAX_NODE_ID && typeof address === 'string'
+    && Number.isInteger(port) && typeof ageMs === 'number' && ageMs >= 0;
 }
 
 export class ForwardLink extends EventEmitter {
@@ -100,7 +116,7 @@ export class ForwardLink extends EventEmitter {
   }
 
   /** The peers that are up, with how long ago their last HELLO came: what a successor enters with heard(). */
-  upPeers(): { node: number; address: string; port: number; ageMs: number }[] {
+  upPeers(): PeerEntry[] {
     return [...this.table].filter(([, p]) => this.isUp(p)).map(([node, p]) => ({ node, address: p.address, port: p.port, ageMs: this.now() - p.lastHelloMs! }));
   }
 

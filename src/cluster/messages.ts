@@ -2,6 +2,7 @@
  * What the primary and its workers say to each other over the cluster IPC channel. Every
  * message's type starts with `coap-psk:`, apart from node:cluster's own and prom-client's.
  */
+import type { PeerEntry } from './forward-link.js';
 
 /** Worker → primary: the key source is open, send the socket. */
 export interface SocketRequest { type: 'coap-psk:socket-request' }
@@ -28,7 +29,7 @@ export interface ClusterSocketGrant { type: 'coap-psk:cluster-socket'; workers: 
  * Worker → primary → the other workers: a HELLO this node took from peer `node`, `ageMs` ago
  * (0 when it is passed on at once; more when the primary replays it to a starting worker).
  */
-export interface PeerHello { type: 'coap-psk:peer-hello'; node: number; address: string; port: number; ageMs: number }
+export interface PeerHello extends PeerEntry { type: 'coap-psk:peer-hello' }
 /** Worker → primary: serving on the socket. */
 export interface Serving { type: 'coap-psk:serving'; port: number }
 /** Primary → worker: a question answered by an Answer with the same id. */

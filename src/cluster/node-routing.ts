@@ -37,7 +37,7 @@ import type { Logger } from '../log.js';
 import type { CoapPskServer } from '../server.js';
 import { CidFactory } from '../dtls/cid-factory.js';
 import { peekCid } from '../dtls/cid-record.js';
-import { ForwardLink } from './forward-link.js';
+import { ForwardLink, isPeerEntry } from './forward-link.js';
 import { deriveClusterKey, type DeviceAddress, type ForwardMessage } from './forward-wire.js';
 import type { PassToWorker } from './cid-routing.js';
 import type { PeerHello } from './messages.js';
@@ -197,10 +197,9 @@ function learnPeers(link: ForwardLink, table: Buffer): number {
   }
   if (!Array.isArray(entries)) return 0;
   let n = 0;
-  for (const e of entries as Partial<Record<'node' | 'address' | 'port' | 'ageMs', unknown>>[]) {
-    const { node, address, port, ageMs } = e ?? {};
-    if (!Number.isInteger(node) || typeof address !== 'string' || !Number.isInteger(port) || typeof ageMs !== 'number' || !(ageMs >= 0)) continue;
-    link.heard(node as number, { address, port: port as number }, Date.now() - ageMs);
+  for (const e of entries) {
+    if (!isPeerEntry(e)) continue;
+    link.heard(e.node, e, Date.now() - e.ageMs);
     n++;
   }
   return n;

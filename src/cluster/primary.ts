@@ -24,7 +24,7 @@ import {
   WORKER_ID_ENV, isMessage, type Answer, type Ask, type ClusterSocketGrant, type ClusterSocketRequest, type PeerHello, type Serving,
   type SocketGrant, type SocketRequest,
 } from './messages.js';
-import { MAX_NODE_ID } from './forward-wire.js';
+import { isPeerEntry } from './forward-link.js';
 import { RestartPolicy } from './restart-policy.js';
 import { bindReusePort, bindSocketGroup, closeSocket, holdWithoutReading, type SocketSizes } from './sockets.js';
 
@@ -266,7 +266,7 @@ class PeerHellos {
   private readonly last = new Map<number, { address: string; port: number; atMs: number }>();
 
   relay(m: PeerHello, others: readonly (Worker | undefined)[]): void {
-    if (!Number.isInteger(m.node) || m.node < 0 || m.node > MAX_NODE_ID || typeof m.address !== 'string' || !Number.isInteger(m.port)) return;
+    if (!isPeerEntry(m)) return;
     this.last.set(m.node, { address: m.address, port: m.port, atMs: Date.now() });
     const hello: PeerHello = { type: 'coap-psk:peer-hello', node: m.node, address: m.address, port: m.port, ageMs: 0 };
     for (const w of others) if (w?.isConnected()) w.send(hello);
