@@ -70,6 +70,13 @@ export interface DtlsServerConfig {
   ticketLifetimeMs: number;
   /** Sessions kept for resumption by session ID (0: none; tickets still work). */
   sessionCacheMax: number;
+  /**
+   * The longest run, in ms, of handshake work finished after a key lookup (handshake-work.ts)
+   * in one turn of the event loop; the socket is read between runs, so requests of established
+   * sessions wait at most about this long behind handshakes. 0 runs that work as soon as the
+   * lookup answers.
+   */
+  handshakeSliceMs: number;
 }
 
 export const DEFAULT_DTLS_CONFIG: DtlsServerConfig = {
@@ -98,4 +105,5 @@ export const DEFAULT_DTLS_CONFIG: DtlsServerConfig = {
   resumption: true,
   ticketLifetimeMs: 24 * 3600_000, // a day of sleep between wake-ups (docs/resumption.md)
   sessionCacheMax: 100_000,
+  handshakeSliceMs: 0.5, // two or three handshakes' worth (~0.2 ms each)
 };

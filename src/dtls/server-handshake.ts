@@ -48,6 +48,7 @@ import {
   deriveKeyBlock,
 } from './prf.js';
 import { publicRandomBytes } from './public-random.js';
+import type { HandshakeWork } from './handshake-work.js';
 import { HandshakeReassembler, type HandshakeMessage } from './reassembler.js';
 import type { DTLSRecord } from './record.js';
 import type { OpenedRecord } from './record-layer.js';
@@ -107,6 +108,8 @@ export interface HandshakeOptions {
   readonly handshakeTimeoutMs: number;
   readonly maxQueuedRecords: number;
   readonly maxReassemblyBytes: number;
+  /** Where the work after the key lookup waits for its slice of the event loop. */
+  readonly work: HandshakeWork;
 }
 
 /**
@@ -387,7 +390,7 @@ export class ServerHandshake {
         const candidates = 'refused' in found ? [] : found;
         if (!settle()) return wipe(candidates);
         if ('refused' in found) return this.abort(AlertDescription.unknown_psk_identity, found.refused);
-        this.onKeysResolved(candidates, z, sessionHash);
+        this.options.work.defer(() => this.onKeysResolved(candidates, z, sessionHash));
       },
       (err: unknown) => {
         if (settle()) this.abort(AlertDescription.internal_error, 'key_lookup_failed', errorText(err));

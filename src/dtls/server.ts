@@ -26,6 +26,7 @@ import { DEFAULT_DTLS_CONFIG, type DtlsServerConfig } from './config.js';
 import { encodeAlert } from './alert.js';
 import { parseClientHello, type ClientHello } from './handshake/client-hello.js';
 import { encodeHandshake, parseHandshakeFragments, type HandshakeFragment } from './handshake/header.js';
+import { HandshakeWork } from './handshake-work.js';
 import { HelloReassembly } from './hello-reassembly.js';
 import { encodeHelloVerifyRequest } from './handshake/hello-verify-request.js';
 import { isFailure, negotiate, type NegotiationFailure } from './negotiation.js';
@@ -203,6 +204,10 @@ export class DtlsServer extends EventEmitter {
       handshakeTimeoutMs: c.handshakeTimeoutMs,
       maxQueuedRecords: c.maxQueuedRecords,
       maxReassemblyBytes: c.maxReassemblyBytes,
+      work: new HandshakeWork(c.handshakeSliceMs, (err) => {
+        this.drop('internal');
+        this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'handshake work failed');
+      }),
     };
   }
 
