@@ -170,6 +170,34 @@ function pinSelf(): void {
   }
 }
 
+/** What the isolation server saw of a window: its GC pauses and its event loop's delay. */
+interface ServerWindow {
+  pauses: number;
+  totalMs: number;
+  maxMs: number;
+  loopDelayP99Ms: number;
+}
+
+/**
+ * Windows of the isolation server: each call ends the window the previous call began (SIGUSR2)
+ * and resolves with what the server printed of it (undefined for the first call, or when no
+ * line came within 2 s).
+ */
+function serverWindows(p: ServerProc): () => Promise<ServerWindow | undefined> {
+  let calls = 0;
+  return async () => {
+    const want = calls++;
+    process.kill(p.pid, 'SIGUSR2');
+    if (want === 0) return undefined;
+    for (let i = 0; i < 40; i++) {
+      const lines = p.log().split('\n').filter((l) => l.startsWith('GC {'));
+      if (lines.length >= want) return JSON.parse(lines[want - 1]!.slice(3)) as ServerWindow;
+      await sleep(50);
+    }
+    return undefined;
+  };
+}
+
 async function establishAll(target: Target, count: number, prefix: string): Promise<Session[]> {
   const t0 = Date.now();
   const s = await establish(target, count, prefix, 32, QUICK ? 60_000 : 180_000);
@@ -200,6 +228,9 @@ interface ServerResults {
   isoAlone?: RequestRun;
   isoLoaded?: RequestRun;
   isoHandshakes?: HandshakeRun;
+  /** The isolation server's own view of the alone and loaded windows (scripts/bench/isolation-server.mjs). */
+  isoAloneServer?: ServerWindow;
+  isoLoadedServer?: ServerWindow;
   /** `coap-psk derive` through SoftHSM: serials per second, start-up included. */
   derive?: { serials: number; perSecond: number };
   /** pion-load: fresh socket, handshake, one CON GET, close_notify. */
@@ -400,15 +431,19 @@ async function main(): Promise<void> {
     //    established sessions (open loop, 200/s).
     {
       say('isolation: real server, PKCS#11 resolver + 50 ms');
-      const p = await startChild('latency', 'isolation', { ...serveEnv(10_000), BENCH_HSM_DELAY_MS: '50' }, SERVER_NODE_FLAGS);
-      const port = p.port;
+      const port = await freeUdpPort();
+      const p = await startPinned('isolation', SERVER_CORE, process.execPath, [...SERVER_NODE_FLAGS, path.join(ROOT, 'scripts/bench/isolation-server.mjs'), String(port)], port, { ...serveEnv(10_000), BENCH_HSM_DELAY_MS: '50' });
+      procs.push(p);
       const target = oursTarget(port);
       const sessions = await establishAll(target, P.isoSessions, 'I-');
       // Warmed as every server is before it is measured: a fresh process's first requests are
       // compiled on the spot, and a 3-s window of 600 requests puts those in its p99.
       await warmRequests(sessions, WHOAMI);
       const rate = ISOLATION_RATE;
+      const window = serverWindows(p);
+      await window();
       results.ours.isoAlone = await runRequests(sessions, WHOAMI, { seconds: P.isoSeconds / 2, concurrency: 0, ratePerSecond: rate });
+      results.ours.isoAloneServer = await window();
       // The handshakes come from a process of their own (on the generator core): made here,
       // their client work would delay this process's reading of replies, and inflate the p99.
       const handshakeStream = runPinned(GENERATOR_CORE, process.execPath, [...tsx, path.join(ROOT, 'scripts/bench/handshake-child.ts'), String(port), String(P.isoSeconds), '16', 'IH-'], { ...process.env, BENCH_MASTER_HEX: MASTER_HEX }, (P.isoSeconds + 60) * 1000);
@@ -416,6 +451,7 @@ async function main(): Promise<void> {
         runRequests(sessions, WHOAMI, { seconds: P.isoSeconds, concurrency: 0, ratePerSecond: rate }),
         handshakeStream,
       ]);
+      results.ours.isoLoadedServer = await window();
       const hs = { ...(JSON.parse(hsOut.trim().split('\n').pop() ?? '{}') as Omit<HandshakeRun, 'latencies'>), latencies: [] };
       results.ours.isoLoaded = loaded;
       results.ours.isoHandshakes = hs;
@@ -503,6 +539,11 @@ async function measureDerive(env: Record<string, string>, count: number): Promis
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The isolation server's view of a window: GC pauses (count, longest, total) and its loop delay p99. */
+function windowCell(w: ServerWindow | undefined): string {
+  return w ? `${w.pauses} GC, longest ${f2(w.maxMs)} ms, ${f0(w.totalMs)} ms in all, loop delay p99 ${f2(w.loopDelayP99Ms)} ms` : 'n/a';
 }
 
 function latCell(r: RequestRun | undefined): string {
@@ -607,7 +648,7 @@ function printReport(started: Date, r: Results): void {
     lines.push(`| Request latency p50 / p99, ms, with all of them established | ${latCell(o.reqCrowded?.run)} | ${latCell(l.reqCrowded?.run)} | — |`);
     lines.push(`| RSS growth per idle session (VmRSS, ${f0(o.rssSessions ?? NaN)} / ${f0(l.rssSessions ?? NaN)} sessions added to ${P.sessions}) | ${f0(o.rssPerSession ?? NaN)} B | ${f0(l.rssPerSession ?? NaN)} B | — |`);
   }
-  lines.push(`| Isolation: ${ISOLATION_RATE} req/s on ${P.isoSessions} sessions, 50 ms HSM latency; p50 / p99 ms alone → with new handshakes from a second process (null responder: alone, no HSM) | ${latCell(o.isoAlone)} → ${latCell(o.isoLoaded)} (${f0(o.isoHandshakes?.perSecond ?? NaN)} handshakes/s alongside, ${o.isoLoaded?.lost ?? 'n/a'} lost) | — | ${latCell(c.isoAlone)} |`);
+  lines.push(`| Isolation: ${ISOLATION_RATE} req/s on ${P.isoSessions} sessions, 50 ms HSM latency; p50 / p99 ms alone → with new handshakes from a second process (null responder: alone, no HSM) | ${latCell(o.isoAlone)} → ${latCell(o.isoLoaded)} (${f0(o.isoHandshakes?.perSecond ?? NaN)} handshakes/s alongside, ${o.isoLoaded?.lost ?? 'n/a'} lost); server's GC pauses and loop delay: ${windowCell(o.isoAloneServer)} → ${windowCell(o.isoLoadedServer)} | — | ${latCell(c.isoAlone)} |`);
   lines.push(`| \`coap-psk derive --format csv --out FILE\` through SoftHSM, ${f0(o.derive?.serials ?? NaN)} serials from a file | ${f0(o.derive?.perSecond ?? NaN)} derivations/s (start-up included) | — | — |`);
   lines.push('');
   lines.push(`Server CPU per request, over DTLS and without it (coap://, the same generator, CON GETs from the same number of source addresses; without DTLS: the full bench only):`);

@@ -9,11 +9,10 @@
  *           its ACK 2.05 in place, as `null` does, with no DTLS at all (coap://).
  *   node-coap The floor of the CoAP library: node-coap's Server as it ships (no DTLS, none of
  *           this project's fixes to it), answering every request with a short text/plain body.
- *   latency The real server (src/server.ts createServer) on the real PKCS#11 resolver from the
- *           COAP_PSK_* environment (cache as COAP_PSK_CACHE_MAX says), with BENCH_HSM_DELAY_MS
- *           of latency added in front of every key lookup: the isolation test.
  *
- * Usage: tsx scripts/bench/server-child.ts <null|udp-null|node-coap|latency> <port>. Prints `READY <port>` when
+ * The isolation test's server is scripts/bench/isolation-server.mjs.
+ *
+ * Usage: tsx scripts/bench/server-child.ts <null|udp-null|node-coap> <port>. Prints `READY <port>` when
  * bound; exits on SIGTERM/SIGINT.
  */
 import dgram from 'node:dgram';
@@ -21,9 +20,6 @@ import coap from 'coap';
 import { DEFAULT_DTLS_CONFIG } from '../../src/dtls/config.js';
 import type { DtlsSession } from '../../src/dtls/session.js';
 import { DtlsServer } from '../../src/dtls/server.js';
-import { createServer } from '../../src/server.js';
-import { createResolver, loadKeyConfig } from '../../src/config/keys.js';
-import type { KeyResolver } from '../../src/keys/types.js';
 
 const [mode, portArg] = process.argv.slice(2);
 const port = Number(portArg ?? 0);
@@ -77,19 +73,8 @@ if (mode === 'null') {
   await new Promise<void>((resolve) => server.listen(socket, () => resolve()));
   stop = () => new Promise<void>((resolve) => server.close(() => socket.close(() => resolve())));
   process.stdout.write(`READY ${port}\n`);
-} else if (mode === 'latency') {
-  const delayMs = Number(process.env.BENCH_HSM_DELAY_MS ?? 50);
-  const inner = await createResolver(loadKeyConfig(process.env));
-  const keys: KeyResolver = {
-    resolve: (identity) => new Promise((r) => setTimeout(r, delayMs)).then(() => inner.resolve(identity)),
-    close: () => inner.close(),
-  };
-  const server = await createServer({ keys });
-  const bound = await server.listen(port, HOST);
-  stop = () => server.close();
-  process.stdout.write(`READY ${bound.port}\n`);
 } else {
-  process.stderr.write('usage: server-child.ts <null|udp-null|node-coap|latency> <port>\n');
+  process.stderr.write('usage: server-child.ts <null|udp-null|node-coap> <port>\n');
   process.exit(2);
 }
 
