@@ -17,6 +17,7 @@ import { get } from 'node:http';
 import path from 'node:path';
 import { createTestToken } from '../../test/helpers/softhsm.js';
 import { freeUdpPort } from '../../test/helpers/ports.js';
+import { sample } from '../../test/helpers/prometheus.js';
 import { buildPionLoad, runPion, type PionKey, type PionMeasured } from './pion.js';
 import { startPinned, type ServerProc } from './procs.js';
 
@@ -51,9 +52,9 @@ async function derivations(metricsPort: number): Promise<number> {
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error('metrics: timeout')));
   });
-  const m = /^coap_psk_key_cache_misses_total (\d+)/m.exec(body);
-  if (!m) throw new Error('metrics: no coap_psk_key_cache_misses_total');
-  return Number(m[1]);
+  const misses = sample(body, 'coap_psk_key_cache_misses_total');
+  if (misses === undefined) throw new Error('metrics: no coap_psk_key_cache_misses_total');
+  return misses;
 }
 
 async function freeTcpPort(): Promise<number> {
