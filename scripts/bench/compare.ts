@@ -9,14 +9,8 @@
  * handshake over A's, and the median of those ratios (below 1: B is cheaper).
  */
 import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import { createTestToken } from '../../test/helpers/softhsm.js';
-import { freeUdpPort } from '../../test/helpers/ports.js';
-import { buildPionLoad, runPion, type PionKey } from './pion.js';
-import { startPinned, type ServerProc } from './procs.js';
-
-const MASTER_HEX = '0f1e2d3c4b5a69788796a5b4c3d2e1f0'; // a bench-only test key
-const PHASES = ['handshakes', 'resumptions'] as const;
+import { openPionServe, PHASES, warmUp } from './pion-serve.js';
+import type { ServerProc } from './procs.js';
 
 export interface CompareOptions {
   root: string;
@@ -31,21 +25,13 @@ export async function benchCompare(o: CompareOptions): Promise<string[]> {
   const seconds = 2;
   const pairs = o.quick ? 6 : 12;
   for (const dir of o.dirs) execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
-  const token = await createTestToken({ label: 'bench-compare', pin: 'bench-pin', keys: [{ label: 'bench-master', hex: MASTER_HEX }] });
-  const pion = buildPionLoad(o.root);
-  const servers: ServerProc[] = [];
+  const bench = await openPionServe(o.root, 'bench-compare', 'CMP');
   try {
-    for (const [i, dir] of o.dirs.entries()) {
-      const port = await freeUdpPort();
-      const env: NodeJS.ProcessEnv = { ...process.env, ...token.env, COAP_PSK_KEY_ENCODING: 'raw', COAP_PSK_LOG_LEVEL: 'info', COAP_PSK_CACHE_MAX: '0', COAP_PSK_PKCS11_SYNC: 'true' };
-      servers.push(await startPinned(`serve-${'AB'[i]}`, 0, process.execPath, [path.join(dir, 'bin/coap-psk.js'), 'serve', '--host', '127.0.0.1', '--port', String(port)], port, env));
-    }
-    const key: PionKey = { masterHex: MASTER_HEX };
-    let runs = 0;
-    const both = (phase: string, s: number) => Promise.all(servers.map((srv) => runPion(pion.bin, 1, srv, key,
-      ['-phase', phase, '-seconds', String(s), '-concurrency', '16', '-prefix', `CMP${runs++}-`, '-path', 'whoami'], 120_000)));
+    const servers: ServerProc[] = [];
+    for (const [i, dir] of o.dirs.entries()) servers.push(await bench.start(`serve-${'AB'[i]}`, dir));
+    const both = (phase: string, s: number) => Promise.all(servers.map((srv) => bench.run(srv, phase, s)));
     o.say(`compare: ${pairs} pairs of ${seconds} s runs per phase, A = ${o.dirs[0]}, B = ${o.dirs[1]}`);
-    for (let w = 0; w < 3; w++) for (const phase of PHASES) await both(phase, 1); // warm-up
+    await warmUp(both);
     const us: Record<string, [number[], number[]]> = { handshakes: [[], []], resumptions: [[], []] };
     for (let r = 0; r < pairs; r++) {
       for (const phase of PHASES) {
@@ -65,8 +51,6 @@ export async function benchCompare(o: CompareOptions): Promise<string[]> {
       }),
     ];
   } finally {
-    for (const s of servers) await s.stop();
-    pion.cleanup();
-    await token.cleanup();
+    await bench.close();
   }
 }

@@ -14,16 +14,9 @@
  * HSM calls are read from the server's own counter (coap_psk_key_cache_misses_total).
  */
 import { get } from 'node:http';
-import path from 'node:path';
-import { createTestToken } from '../../test/helpers/softhsm.js';
-import { freeUdpPort } from '../../test/helpers/ports.js';
-import { buildPionLoad, runPion, type PionKey, type PionMeasured } from './pion.js';
-import { startPinned, type ServerProc } from './procs.js';
-
-const MASTER_HEX = '0f1e2d3c4b5a69788796a5b4c3d2e1f0'; // a bench-only test key
-const SERVER_CORE = 0;
-const GENERATOR_CORE = 1;
-const CONCURRENCY = 16;
+import { sample } from '../../test/helpers/prometheus.js';
+import type { PionMeasured } from './pion.js';
+import { CONCURRENCY, openPionServe, warmUp } from './pion-serve.js';
 
 export interface ResumptionBenchOptions {
   root: string;
@@ -51,9 +44,9 @@ async function derivations(metricsPort: number): Promise<number> {
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error('metrics: timeout')));
   });
-  const m = /^coap_psk_key_cache_misses_total (\d+)/m.exec(body);
-  if (!m) throw new Error('metrics: no coap_psk_key_cache_misses_total');
-  return Number(m[1]);
+  const misses = sample(body, 'coap_psk_key_cache_misses_total');
+  if (misses === undefined) throw new Error('metrics: no coap_psk_key_cache_misses_total');
+  return misses;
 }
 
 async function freeTcpPort(): Promise<number> {
@@ -71,28 +64,13 @@ async function freeTcpPort(): Promise<number> {
 export async function benchResumption(o: ResumptionBenchOptions): Promise<string[]> {
   const seconds = o.quick ? 2 : 10;
   const repeats = o.quick ? 3 : 5;
-  const token = await createTestToken({ label: 'bench-resumption', pin: 'bench-pin', keys: [{ label: 'bench-master', hex: MASTER_HEX }] });
-  const pion = buildPionLoad(o.root);
-  const port = await freeUdpPort();
+  const bench = await openPionServe(o.root, 'bench-resumption', 'RB');
   const metricsPort = await freeTcpPort();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env, ...token.env, COAP_PSK_KEY_ENCODING: 'raw', COAP_PSK_LOG_LEVEL: 'info', COAP_PSK_CACHE_MAX: '0',
-    COAP_PSK_PKCS11_SYNC: 'true', COAP_PSK_METRICS_PORT: String(metricsPort),
-  };
-  let server: ServerProc | undefined;
   try {
-    server = await startPinned('serve', SERVER_CORE, process.execPath, [path.join(o.root, 'bin/coap-psk.js'), 'serve', '--host', '127.0.0.1', '--port', String(port)], port, env);
-    const srv = server;
-    const key: PionKey = { masterHex: MASTER_HEX };
-    let runs = 0;
-    const phase = (name: string, s: number) => runPion(pion.bin, GENERATOR_CORE, srv, key,
-      ['-phase', name, '-seconds', String(s), '-concurrency', String(CONCURRENCY), '-prefix', `RB${runs++}-`, '-path', 'whoami'], 120_000);
+    const srv = await bench.start('serve', o.root, { COAP_PSK_METRICS_PORT: String(metricsPort) });
+    const phase = (name: string, s: number) => bench.run(srv, name, s);
     o.say(`resumption: pion-load, ${repeats} runs of ${seconds} s of each kind against coap-psk serve (cache off, SoftHSM, log at info)`);
-    // Warms both paths up (V8 compiles them; CONTRIBUTING, pitfalls) before anything is measured.
-    for (let i = 0; i < 3; i++) {
-      await phase('handshakes', 1);
-      await phase('resumptions', 1);
-    }
+    await warmUp(phase);
     const full: Series = { kind: 'full (HSM derivation)', best: undefined!, handshakes: 0, derivations: 0 };
     const resumed: Series = { kind: 'resumed by session ID', best: undefined!, handshakes: 0, derivations: 0 };
     for (let i = 0; i < repeats; i++) {
@@ -119,8 +97,6 @@ export async function benchResumption(o: ResumptionBenchOptions): Promise<string
       `resumed / full server CPU: ${ratio.toFixed(2)} (target ≤ 0.33: ${ratio <= 1 / 3 ? 'met' : 'not met'})`,
     ];
   } finally {
-    await server?.stop();
-    pion.cleanup();
-    await token.cleanup();
+    await bench.close();
   }
 }

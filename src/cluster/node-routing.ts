@@ -138,9 +138,12 @@ export async function startNodeRouting(server: CoapPskServer, settings: NodeSett
       : undefined,
   });
   if (!routed) {
+    // A bug: nodeSettings() refuses such a dtls.cidLength at start, with the line naming it.
     socket.close();
-    throw new UserError(`config dtls.cidLength: node forwarding needs a Connection ID with room for the route (${NODE_ROUTE_BYTES} bytes)`);
+    throw new Error(`startNodeRouting: CID length ${cidLength} leaves no room for the route`);
   }
+  // The DtlsServer keeps its factory to itself; this one, of the same length, route bytes and
+  // secret, reads the route of a FORWARD's CID.
   const cids = new CidFactory({ length: cidLength, routeBytes: NODE_ROUTE_BYTES, secret });
   link.on('forward', (m: ForwardMessage) => {
     const cid = peekCid(m.payload, cidLength);

@@ -37,6 +37,8 @@ export async function nodeSettings(config: ResolvedConfig, workers: number): Pro
   if (workers > MAX_NODE_WORKERS) {
     throw new UserError(`${named('listener.workers')}: node forwarding (cluster.port) runs at most ${MAX_NODE_WORKERS} workers (the worker id has 6 bits in the Connection ID); this is ${workers}`);
   }
+  // The one check of the CID length for the route (the schema checks only 0 or 4..255):
+  // startNodeRouting() takes it as given.
   const cidLength = config.dtls.cidLength ?? DEFAULT_DTLS_CONFIG.cidLength;
   const needed = MIN_CID_NONCE_LENGTH + NODE_ROUTE_BYTES;
   if (cidLength < needed) throw new UserError(`${named('dtls.cidLength')}: node forwarding (cluster.port) needs a Connection ID of ${needed} bytes or more (the node's route is in it)`);

@@ -15,6 +15,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DtlsCoapPeer } from '../helpers/coap-dtls-peer.js';
 import { freePortPair, LOOPBACK } from '../helpers/ports.js';
+import { sample } from '../helpers/prometheus.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import type { TestToken } from '../helpers/softhsm.js';
 import { until } from '../helpers/wait.js';
@@ -36,11 +37,8 @@ describe.skipIf(NO_REUSE_PORT)(`serve --workers 2, a CID session whose source po
   let metricsPort: number;
 
   const lines = (): LogLine[] => server.log().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
-  const metric = async (series: string) => {
-    const text = await (await fetch(`http://${LOOPBACK}:${metricsPort}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-    return line === undefined ? 0 : Number(line.slice(series.length + 1));
-  };
+  const metric = async (name: string, labels?: Record<string, string>) =>
+    sample(await (await fetch(`http://${LOOPBACK}:${metricsPort}/metrics`)).text(), name, labels) ?? 0;
 
   beforeAll(async () => {
     token = await makeToken('cluster-cid');
@@ -70,7 +68,7 @@ describe.skipIf(NO_REUSE_PORT)(`serve --workers 2, a CID session whose source po
       await until(() => handshakes().length === 1, 5_000);
       const owner = handshakes()[0]!.worker!;
       const other = owner === 1 ? 2 : 1;
-      const forwardedByOther = () => metric(`coap_psk_cid_forwarded_total{worker="${other}"}`);
+      const forwardedByOther = () => metric('coap_psk_cid_forwarded_total', { worker: String(other) });
       expect(await forwardedByOther()).toBe(0);
 
       // Every reply must come from the server's one address and port, whichever socket sent it.
@@ -87,7 +85,7 @@ describe.skipIf(NO_REUSE_PORT)(`serve --workers 2, a CID session whose source po
       const before = await forwardedByOther();
       for (let i = 0; i < 3; i++) expect(await whoami()).toBe(serial);
       expect(await forwardedByOther()).toBeGreaterThan(before);
-      expect(await metric(`coap_psk_cid_forwarded_total{worker="${owner}"}`)).toBe(0);
+      expect(await metric('coap_psk_cid_forwarded_total', { worker: String(owner) })).toBe(0);
 
       expect(replySources).toEqual(new Set([`${LOOPBACK}:${server.port}`]));
       await new Promise((r) => setTimeout(r, 300)); // the log's batching (src/log.ts): 200 ms

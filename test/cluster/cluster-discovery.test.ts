@@ -47,9 +47,7 @@ describe.skipIf(unavailable !== undefined)('a cluster of 3 nodes found by DNS, s
   const netnsEtcExisted = existsSync(NETNS_ETC);
   const hostsDirs: string[] = [];
 
-  const metric = (i: number, name: string) => nodeMetrics(cluster).value(i, name);
-  const FULL = 'coap_psk_handshakes_by_kind_total{kind="full"}';
-  const BY_TICKET = 'coap_psk_handshakes_by_kind_total{kind="resumed_ticket"}';
+  const byKind = (i: number, kind: string) => nodeMetrics(cluster).value(i, 'coap_psk_handshakes_by_kind_total', { kind });
 
   /**
    * openssl s_client in the devices namespace, through the VIP; counts its "New"/"Reused" lines.
@@ -109,10 +107,10 @@ describe.skipIf(unavailable !== undefined)('a cluster of 3 nodes found by DNS, s
     await cluster.setBalancer('affinity', [0, 1, 2]);
     const serial = 'SN-ticket-1';
     const ticketFile = join(keyDir, 'ticket.pem');
-    const fullBefore = await Promise.all([0, 1, 2].map((i) => metric(i, FULL)));
+    const fullBefore = await Promise.all([0, 1, 2].map((i) => byKind(i, 'full')));
     const got = await sClient(serial, ['-sess_out', ticketFile]);
     expect(got.fresh, got.stdout + got.stderr).toBe(1);
-    const fullAfter = await Promise.all([0, 1, 2].map((i) => metric(i, FULL)));
+    const fullAfter = await Promise.all([0, 1, 2].map((i) => byKind(i, 'full')));
     const issuers = [0, 1, 2].filter((i) => fullAfter[i] > fullBefore[i]);
     expect(issuers).toHaveLength(1);
     const issuer = issuers[0];
@@ -122,10 +120,10 @@ describe.skipIf(unavailable !== undefined)('a cluster of 3 nodes found by DNS, s
     const rest = [0, 1, 2].filter((i) => i !== issuer);
     await cluster.setBalancer('affinity', rest);
 
-    const before = await Promise.all(rest.map(async (i) => ({ full: await metric(i, FULL), ticket: await metric(i, BY_TICKET) })));
+    const before = await Promise.all(rest.map(async (i) => ({ full: await byKind(i, 'full'), ticket: await byKind(i, 'resumed_ticket') })));
     const resumed = await sClient(serial, ['-sess_in', ticketFile]);
     expect(resumed.reused, resumed.stdout + resumed.stderr).toBe(1);
-    const after = await Promise.all(rest.map(async (i) => ({ full: await metric(i, FULL), ticket: await metric(i, BY_TICKET) })));
+    const after = await Promise.all(rest.map(async (i) => ({ full: await byKind(i, 'full'), ticket: await byKind(i, 'resumed_ticket') })));
     // One node of the rest took the ticket; neither made a full handshake for it.
     expect(after.map((a, k) => a.ticket - before[k].ticket).sort()).toEqual([0, 1]);
     expect(after.map((a, k) => a.full - before[k].full)).toEqual([0, 0]);

@@ -113,7 +113,7 @@ describe.skipIf(unavailable !== undefined)('a cluster of 3 nodes behind nftables
       for (const hex of all) s.send(Buffer.from(hex, 'hex'), ${CLUSTER_PORT}, ${JSON.stringify(nodeAddress(target))}, () => { if (++n === all.length) s.close(); });`;
     const res = await cluster.exec(cluster.devices, process.execPath, ['-e', sender]);
     expect(res.exitCode, res.stderr).toBe(0);
-    const refused = (text: string) => series(text, 'coap_psk_cluster_refused_total{reason="unauthentic"}');
+    const refused = (text: string) => series(text, 'coap_psk_cluster_refused_total', { reason: 'unauthentic' });
     let after = before;
     for (let i = 0; i < 50 && refused(after) < refused(before) + forged.length; i++) {
       await new Promise((r) => setTimeout(r, 100));
@@ -121,8 +121,8 @@ describe.skipIf(unavailable !== undefined)('a cluster of 3 nodes behind nftables
     }
     expect(refused(after) - refused(before)).toBe(forged.length);
     // Nothing of it reached the DTLS server, was sent on to a device, or was taken for a peer.
-    for (const name of ['coap_psk_datagrams_total', 'coap_psk_cluster_accepted_total{type="forward"}', 'coap_psk_cluster_accepted_total{type="backward"}']) {
-      expect(series(after, name), name).toBe(series(before, name));
+    for (const [name, labels] of [['coap_psk_datagrams_total', {}], ['coap_psk_cluster_accepted_total', { type: 'forward' }], ['coap_psk_cluster_accepted_total', { type: 'backward' }]] as const) {
+      expect(series(after, name, labels), `${name} ${JSON.stringify(labels)}`).toBe(series(before, name, labels));
     }
     const nodeLog = await nodes[target].waitForLog('"node":9', 300);
     expect(nodeLog).not.toContain('"node":9');

@@ -8,6 +8,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeAddress, type NetnsCluster } from '../helpers/netns.js';
+import { sample } from '../helpers/prometheus.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import type { TestToken } from '../helpers/softhsm.js';
 import { expectedHexKey } from '../interop/fixture.js';
@@ -66,15 +67,12 @@ export async function stopClusterNodes(parts: { fleet?: Fleet; nodes: readonly S
 }
 
 /** A series' value in a Prometheus text exposition (0 when absent). */
-export const series = (text: string, name: string): number => {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? 0 : Number(line.slice(name.length + 1));
-};
+export const series = (text: string, name: string, labels?: Record<string, string>): number => sample(text, name, labels) ?? 0;
 
 export interface NodeMetrics {
   /** One node's /metrics, read from the load balancer's namespace. */
   text(i: number): Promise<string>;
-  value(i: number, name: string): Promise<number>;
+  value(i: number, name: string, labels?: Record<string, string>): Promise<number>;
 }
 
 export function nodeMetrics(cluster: NetnsCluster): NodeMetrics {
@@ -84,7 +82,7 @@ export function nodeMetrics(cluster: NetnsCluster): NodeMetrics {
     expect(res.exitCode, res.stderr).toBe(0);
     return res.stdout;
   };
-  return { text, value: async (i, name) => series(await text(i), name) };
+  return { text, value: async (i, name, labels) => series(await text(i), name, labels) };
 }
 
 /**
@@ -115,7 +113,7 @@ export async function expectRebindKeepsSession(cluster: NetnsCluster, fleet: Fle
   expect(crossed, `no new source port reached another node in ${MAX_REBINDS} tries`).toBe(true);
   expect(await fleet.get('cid', ['whoami'])).toMatchObject({ ok: true, payload: serial });
   const owned = await metrics.text(owner);
-  expect(series(owned, 'coap_psk_cluster_accepted_total{type="forward"}')).toBeGreaterThan(0);
+  expect(series(owned, 'coap_psk_cluster_accepted_total', { type: 'forward' })).toBeGreaterThan(0);
   expect(series(owned, 'coap_psk_cluster_backwarded_total')).toBeGreaterThan(0);
   expect(series(owned, 'coap_psk_cluster_forwarded_total')).toBe(0);
   // One handshake for the device in all: the session went on.

@@ -53,7 +53,11 @@ describe('node forwarding at start', () => {
     expect(await failure({ flags: { ...on, clusterKeyFile: undefined } })).toBe('config cluster.keyFile: required with cluster.port (--cluster-key-file or COAP_PSK_CLUSTER_KEY_FILE)');
     expect(await failure({ flags: { ...on, clusterKeyFile: join(dir, 'absent') } })).toBe(`config cluster.keyFile (--cluster-key-file): cannot read ${join(dir, 'absent')} (ENOENT)`);
     expect(await failure({ flags: { ...on, clusterKeyFile: shortKey } })).toBe(`config cluster.keyFile (--cluster-key-file): ${shortKey} must hold at least 32 random bytes (or 64 hex digits)`);
-    expect(await failure({ flags: { ...on, cidLength: '0' } })).toBe('config dtls.cidLength (--cid-length): node forwarding (cluster.port) needs a Connection ID of 6 bytes or more (the node\'s route is in it)');
+    const shortCid = 'config dtls.cidLength (--cid-length): node forwarding (cluster.port) needs a Connection ID of 6 bytes or more (the node\'s route is in it)';
+    expect(await failure({ flags: { ...on, cidLength: '0' } })).toBe(shortCid);
+    // 5 passes the schema's 0 or 4..255 and is a byte short of a 4-byte nonce and the 2-byte route: this is the one check.
+    expect(await failure({ flags: { ...on, cidLength: '5' } })).toBe(shortCid);
+    expect(await settingsOf({ flags: { ...on, cidLength: '6' } })).toMatchObject({ nodeId: 1 });
     expect(await failure({ flags: { ...on, clusterPeers: '0=no-such-host.invalid:5685' } })).toMatch(/^config cluster\.peers \(--cluster-peers\): cannot resolve no-such-host\.invalid \(E[A-Z]+\)$/);
     expect(await failure({ flags: on }, 64)).toBe('config listener.workers: node forwarding (cluster.port) runs at most 63 workers (the worker id has 6 bits in the Connection ID); this is 64');
     expect(await settingsOf({ flags: on }, 63)).toMatchObject({ nodeId: 1 });

@@ -146,20 +146,20 @@ describe.skipIf(unavailable !== undefined || NO_REUSE_PORT)(`3 cluster nodes of 
       // The owner answers, from the VIP the device sent to, whichever process its flow reached.
       expect(await fleet.get(device, ['where'])).toMatchObject({ ok: true, payload: `${nodeName(home.node)}/${home.worker}`, from: vip });
       const after = await scrape();
-      const grew = (n: number, name: string) => series(after[n]!, name) - series(before[n]!, name);
+      const grew = (n: number, name: string, labels?: Record<string, string>) => series(after[n]!, name, labels) - series(before[n]!, name, labels);
       const forwardedBy = others.filter((n) => grew(n, 'coap_psk_cluster_forwarded_total') > 0);
-      const handedBy = [1, 2].filter((w) => grew(owner, `coap_psk_cid_forwarded_total{worker="${w}"}`) > 0);
+      const handedBy = [1, 2].filter((w) => grew(owner, 'coap_psk_cid_forwarded_total', { worker: String(w) }) > 0);
       expect(forwardedBy.length + handedBy.length, 'counted hops').toBeLessThanOrEqual(2);
       if (forwardedBy.length === 1) {
         // The node the flow reached forwarded the one request; the owner node took it and
         // sent the reply back through that node, which sent it on to the device.
         expect(grew(forwardedBy[0]!, 'coap_psk_cluster_forwarded_total')).toBe(1);
-        expect(grew(owner, 'coap_psk_cluster_accepted_total{type="forward"}')).toBe(1);
+        expect(grew(owner, 'coap_psk_cluster_accepted_total', { type: 'forward' })).toBe(1);
         expect(grew(owner, 'coap_psk_cluster_backwarded_total')).toBeGreaterThanOrEqual(1);
-        expect(grew(forwardedBy[0]!, 'coap_psk_cluster_accepted_total{type="backward"}')).toBeGreaterThanOrEqual(1);
+        expect(grew(forwardedBy[0]!, 'coap_psk_cluster_accepted_total', { type: 'backward' })).toBeGreaterThanOrEqual(1);
       }
       // A hand-over is by the worker that does not own the session, once.
-      expect(handedBy.every((w) => w !== home.worker && grew(owner, `coap_psk_cid_forwarded_total{worker="${w}"}`) === 1)).toBe(true);
+      expect(handedBy.every((w) => w !== home.worker && grew(owner, 'coap_psk_cid_forwarded_total', { worker: String(w) }) === 1)).toBe(true);
       paths.add(forwardedBy.length === 1 ? (handedBy.length === 1 ? 'node, then worker' : 'node') : handedBy.length === 1 ? 'worker' : 'owner');
       before = after;
     }
@@ -168,7 +168,7 @@ describe.skipIf(unavailable !== undefined || NO_REUSE_PORT)(`3 cluster nodes of 
     // Nothing was forwarded by the owner node, nor handed over on the other nodes.
     const last = await scrape();
     expect(series(last[owner]!, 'coap_psk_cluster_forwarded_total')).toBe(0);
-    for (const n of others) for (const w of [1, 2]) expect(series(last[n]!, `coap_psk_cid_forwarded_total{worker="${w}"}`)).toBe(0);
+    for (const n of others) for (const w of [1, 2]) expect(series(last[n]!, 'coap_psk_cid_forwarded_total', { worker: String(w) })).toBe(0);
 
     // One handshake per device in all: the sessions went on.
     await new Promise((r) => setTimeout(r, 300)); // the log's batching (src/log.ts): 200 ms

@@ -18,6 +18,7 @@ import { DtlsClientSession } from '../../src/dtls/client.js';
 import { coapGet, parseReply } from '../helpers/coap-bytes.js';
 import { asciiKeyToPskHex, coapClient, sClient } from '../helpers/peers.js';
 import { freePortPair, LOOPBACK } from '../helpers/ports.js';
+import { sample } from '../helpers/prometheus.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import type { TestToken } from '../helpers/softhsm.js';
 import { until } from '../helpers/wait.js';
@@ -103,11 +104,8 @@ describe.skipIf(NO_REUSE_PORT)(`serve --workers 2${SKIP_REASON}`, () => {
     server.log().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as LogLine);
   /** The worker id of each 'handshake ok' for a serial, in order. */
   const handshakesOf = (serial: string) => lines().filter((l) => l.msg === 'handshake ok' && l.identity === serial);
-  const metric = async (series: string) => {
-    const text = await (await fetch(`http://${LOOPBACK}:${metricsPort}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-    return line === undefined ? undefined : Number(line.slice(series.length + 1));
-  };
+  const metric = async (name: string, labels?: Record<string, string>) =>
+    sample(await (await fetch(`http://${LOOPBACK}:${metricsPort}/metrics`)).text(), name, labels);
 
   beforeAll(async () => {
     token = await makeToken('cluster-workers');
@@ -142,8 +140,8 @@ describe.skipIf(NO_REUSE_PORT)(`serve --workers 2${SKIP_REASON}`, () => {
     await until(() => devices.every((d) => handshakesOf(d.serial).length > 0), 5_000).catch(() => undefined);
     const workersOf = new Set(devices.map((d) => handshakesOf(d.serial)[0]?.worker));
     expect(workersOf).toEqual(new Set([1, 2]));
-    expect(await metric('coap_psk_worker_sessions{worker="1"}')).toBeGreaterThan(0);
-    expect(await metric('coap_psk_worker_sessions{worker="2"}')).toBeGreaterThan(0);
+    expect(await metric('coap_psk_worker_sessions', { worker: '1' })).toBeGreaterThan(0);
+    expect(await metric('coap_psk_worker_sessions', { worker: '2' })).toBeGreaterThan(0);
     expect(await metric('coap_psk_sessions')).toBeGreaterThanOrEqual(DEVICES);
     expect(await metric('coap_psk_workers_up')).toBe(2);
     const health = await fetch(`http://${LOOPBACK}:${metricsPort}/healthz`);
@@ -161,7 +159,7 @@ describe.skipIf(NO_REUSE_PORT)(`serve --workers 2${SKIP_REASON}`, () => {
     process.kill(victim.pid, 'SIGKILL');
     const replaced = () => lines().find((l) => l.role === 'primary' && l.msg === 'worker serving' && l.worker === victim.worker && l.workerPid !== victim.pid);
     await until(() => replaced() !== undefined, 20_000);
-    expect(await metric(`coap_psk_worker_restarts_total{worker="${victim.worker}"}`)).toBe(1);
+    expect(await metric('coap_psk_worker_restarts_total', { worker: String(victim.worker) })).toBe(1);
 
     // The survivor's devices: the same sessions answer, and no new handshake was made.
     for (const d of others) {

@@ -12,6 +12,7 @@ import { deriveSoftware } from '../../src/keys/derive.js';
 import { SoftwareResolver } from '../../src/keys/software.js';
 import { createServer, type CoapPskServer } from '../../src/server.js';
 import { DtlsCoapPeer, option, uint } from '../helpers/coap-dtls-peer.js';
+import { sample } from '../helpers/prometheus.js';
 
 const MASTER = Buffer.from('00112233445566778899aabbccddeeff', 'hex'); // test key only
 let server: CoapPskServer;
@@ -48,10 +49,8 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function scrape(name: string): Promise<number> {
-  const text = await server.metrics.registry.metrics();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? NaN : Number(line.split(' ')[1]);
+async function scrape(name: string): Promise<number | undefined> {
+  return sample(await server.metrics.registry.metrics(), name);
 }
 
 describe('NAT rebinding with a Connection ID, through the whole server', () => {

@@ -15,6 +15,7 @@ import { GNUTLS_PRIORITY_PSK_CCM8 } from '../helpers/peers.js';
 import { gnutlsResume, sClientSession } from '../helpers/resume-clients.js';
 import { buildPionResumeClient, pionResumeClient } from '../helpers/pion-resume-client.js';
 import { freePortPair, LOOPBACK } from '../helpers/ports.js';
+import { sample } from '../helpers/prometheus.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import type { TestToken } from '../helpers/softhsm.js';
 import { expectedHexKey, makeToken, TEST_KEY_LABEL, TEST_MASTER_HEX } from './fixture.js';
@@ -45,10 +46,9 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function metric(name: string, labels = ''): Promise<number> {
+async function metric(name: string, labels?: Record<string, string>): Promise<number> {
   const text = await (await fetch(`http://${LOOPBACK}:${metricsPort}/metrics`)).text();
-  const m = new RegExp(`^${name}${labels.replace(/[{}]/g, '\\$&')} (\\d+)`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
+  return sample(text, name, labels) ?? 0;
 }
 
 const sClient = (port: number, serial: string, args: string[]) => sClientSession(port, serial, expectedHexKey(serial), args);
@@ -71,12 +71,12 @@ describe('coap-psk serve resumes', () => {
 
   it('openssl s_client -reconnect: five resumptions, one key lookup', async () => {
     const lookups = await metric('coap_psk_key_lookups_total');
-    const resumed = await metric('coap_psk_handshakes_by_kind_total', '{kind="resumed_ticket"}');
+    const resumed = await metric('coap_psk_handshakes_by_kind_total', { kind: 'resumed_ticket' });
     const res = await sClient(server.port, 'SN-R2', ['-reconnect']);
     expect(res.fresh, res.stdout + res.stderr).toBe(1);
     expect(res.reused).toBe(5);
     expect(await metric('coap_psk_key_lookups_total')).toBe(lookups + 1);
-    expect(await metric('coap_psk_handshakes_by_kind_total', '{kind="resumed_ticket"}')).toBe(resumed + 5);
+    expect(await metric('coap_psk_handshakes_by_kind_total', { kind: 'resumed_ticket' })).toBe(resumed + 5);
   }, 40_000);
 
   it('gnutls-cli --resume, by ticket and with %NO_TICKETS by session ID', async () => {

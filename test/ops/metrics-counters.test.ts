@@ -4,8 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ServerMetrics } from '../../src/ops/metrics.js';
-
-const line = (text: string, prefix: string): string | undefined => text.split('\n').find((l) => l.startsWith(prefix));
+import { sample } from '../helpers/prometheus.js';
 
 describe('ServerMetrics counters', () => {
   it('counts handshakes by result and suite, failures by reason, requests by method/route/code', async () => {
@@ -19,12 +18,12 @@ describe('ServerMetrics counters', () => {
     m.coapRequests.inc({ method: 'GET', route: '/whoami', code: '2.05' });
     for (const _ of [1, 2]) {
       const text = await m.metrics();
-      expect(line(text, 'coap_psk_handshakes_total{result="ok",suite="TLS_PSK_WITH_AES_128_CCM_8"}')).toMatch(/ 2$/);
-      expect(line(text, 'coap_psk_handshakes_total{result="failed",suite="TLS_PSK_WITH_AES_128_CCM_8"}')).toMatch(/ 1$/);
-      expect(line(text, 'coap_psk_handshake_failures_total{reason="finished_mismatch"}')).toMatch(/ 1$/);
-      expect(line(text, 'coap_psk_handshake_duration_seconds_bucket{le="0.025",result="ok"}')).toMatch(/ 2$/);
-      expect(line(text, 'coap_psk_handshake_duration_seconds_bucket{le="0.01",result="ok"}')).toMatch(/ 0$/);
-      expect(line(text, 'coap_psk_coap_requests_total{method="GET",route="/whoami",code="2.05"}')).toMatch(/ 3$/);
+      expect(sample(text, 'coap_psk_handshakes_total', { result: 'ok', suite: 'TLS_PSK_WITH_AES_128_CCM_8' })).toBe(2);
+      expect(sample(text, 'coap_psk_handshakes_total', { result: 'failed', suite: 'TLS_PSK_WITH_AES_128_CCM_8' })).toBe(1);
+      expect(sample(text, 'coap_psk_handshake_failures_total', { reason: 'finished_mismatch' })).toBe(1);
+      expect(sample(text, 'coap_psk_handshake_duration_seconds_bucket', { le: '0.025', result: 'ok' })).toBe(2);
+      expect(sample(text, 'coap_psk_handshake_duration_seconds_bucket', { le: '0.01', result: 'ok' })).toBe(0);
+      expect(sample(text, 'coap_psk_coap_requests_total', { method: 'GET', route: '/whoami', code: '2.05' })).toBe(3);
     }
   });
 
@@ -35,8 +34,8 @@ describe('ServerMetrics counters', () => {
     await lookups.resolve(Buffer.from('a'));
     await lookups.resolve(Buffer.from('b'));
     const text = await m.metrics();
-    expect(line(text, 'coap_psk_key_lookups_total ')).toBe('coap_psk_key_lookups_total 2');
-    expect(line(text, 'coap_psk_hsm_derivation_duration_seconds_count{result="ok"}')).toMatch(/ 2$/);
-    expect(line(text, 'coap_psk_key_cache_misses_total ')).toBe('coap_psk_key_cache_misses_total 2');
+    expect(sample(text, 'coap_psk_key_lookups_total')).toBe(2);
+    expect(sample(text, 'coap_psk_hsm_derivation_duration_seconds_count', { result: 'ok' })).toBe(2);
+    expect(sample(text, 'coap_psk_key_cache_misses_total')).toBe(2);
   });
 });
