@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile DIR] [-- --semi-space-mb N] [-- --soak]`: this server against
+ * `npm run bench [-- --quick] [-- --profile DIR] [-- --semi-space-mb N] [-- --soak] [-- --isolation]`: this server against
  * libcoap's coap-server-openssl and pion/dtls's Go server, under two load generators: the
  * project's own DTLS client (scripts/bench/load.ts) and an independent one in Go on pion/dtls
  * (scripts/bench/pion-load, built here offline), on 127.0.0.1. The servers run on core 0, the
@@ -21,6 +21,9 @@
  * `-- --soak [--soak-seconds N] [--soak-rate R]` runs instead the RSS plateau check
  * (scripts/bench/soak.ts): 1,000 sessions, R requests/s (10,000) for N s (600, at most 720:
  * the server process lives 900 s), RSS every 30 s.
+ *
+ * `-- --isolation` runs instead the isolation measurement alone (phase 5 below, 20 s loaded, 6 s
+ * with --quick) and prints its row.
  *
  * `-- --workers` runs instead `coap-psk serve --workers 1` against `--workers 2`
  * (scripts/bench/workers.ts), with its own table.
@@ -70,6 +73,8 @@ const semiAt = argv.indexOf('--semi-space-mb');
  */
 const SEMI_SPACE_MB = semiAt >= 0 ? Number(argv[semiAt + 1]) : 0;
 if (!Number.isInteger(SEMI_SPACE_MB) || SEMI_SPACE_MB < 0) throw new Error('--semi-space-mb: a whole number of MiB');
+/** `-- --isolation`: the isolation measurement alone (phase 5), its row as a table of its own. */
+const ISOLATION_ONLY = argv.includes('--isolation');
 /** `-- --soak`: the RSS plateau check alone (scripts/bench/soak.ts), bounded by --soak-seconds. */
 const SOAK = argv.includes('--soak');
 const numberAfter = (flag: string, fallback: number): number => {
@@ -305,8 +310,45 @@ async function main(): Promise<void> {
     return p;
   };
 
+  // 5. Isolation: 50 ms of HSM latency, a steady stream of new handshakes, requests on
+  //    established sessions (open loop, 200/s).
+  const measureIsolation = async (): Promise<void> => {
+    say('isolation: real server, PKCS#11 resolver + 50 ms');
+    const port = await freeUdpPort();
+    const p = await startPinned('isolation', SERVER_CORE, process.execPath, [...SERVER_NODE_FLAGS, path.join(ROOT, 'scripts/bench/isolation-server.mjs'), String(port)], port, { ...serveEnv(10_000), BENCH_HSM_DELAY_MS: '50' });
+    procs.push(p);
+    const target = oursTarget(port);
+    const sessions = await establishAll(target, P.isoSessions, 'I-');
+    // Warmed as every server is before it is measured: a fresh process's first requests are
+    // compiled on the spot, and a 3-s window of 600 requests puts those in its p99.
+    await warmRequests(sessions, WHOAMI);
+    const rate = ISOLATION_RATE;
+    const window = serverWindows(p);
+    await window();
+    results.ours.isoAlone = await runRequests(sessions, WHOAMI, { seconds: P.isoSeconds / 2, concurrency: 0, ratePerSecond: rate });
+    results.ours.isoAloneServer = await window();
+    // The handshakes come from a process of their own (on the generator core): made here,
+    // their client work would delay this process's reading of replies, and inflate the p99.
+    const handshakeStream = runPinned(GENERATOR_CORE, process.execPath, [...tsx, path.join(ROOT, 'scripts/bench/handshake-child.ts'), String(port), String(P.isoSeconds), '16', 'IH-'], { ...process.env, BENCH_MASTER_HEX: MASTER_HEX }, (P.isoSeconds + 60) * 1000);
+    const [loaded, hsOut] = await Promise.all([
+      runRequests(sessions, WHOAMI, { seconds: P.isoSeconds, concurrency: 0, ratePerSecond: rate }),
+      handshakeStream,
+    ]);
+    results.ours.isoLoadedServer = await window();
+    const hs = { ...(JSON.parse(hsOut.trim().split('\n').pop() ?? '{}') as Omit<HandshakeRun, 'latencies'>), latencies: [] };
+    results.ours.isoLoaded = loaded;
+    results.ours.isoHandshakes = hs;
+    closeAll(sessions, false);
+    await p.stop();
+  };
+
   buildDist();
   try {
+    if (ISOLATION_ONLY) {
+      await measureIsolation();
+      process.stdout.write(`${isolationTable(results.ours, results.ceiling).join('\n')}\n`);
+      return;
+    }
     if (SOAK) {
       say(`soak: coap-psk serve, ${SOAK_SECONDS} s at up to ${SOAK_RATE}/s over 1000 sessions, RSS every 30 s`);
       const p = await serve('serve-soak', 10_000);
@@ -427,37 +469,8 @@ async function main(): Promise<void> {
       await p.stop();
     }
 
-    // 5. Isolation: 50 ms of HSM latency, a steady stream of new handshakes, requests on
-    //    established sessions (open loop, 200/s).
-    {
-      say('isolation: real server, PKCS#11 resolver + 50 ms');
-      const port = await freeUdpPort();
-      const p = await startPinned('isolation', SERVER_CORE, process.execPath, [...SERVER_NODE_FLAGS, path.join(ROOT, 'scripts/bench/isolation-server.mjs'), String(port)], port, { ...serveEnv(10_000), BENCH_HSM_DELAY_MS: '50' });
-      procs.push(p);
-      const target = oursTarget(port);
-      const sessions = await establishAll(target, P.isoSessions, 'I-');
-      // Warmed as every server is before it is measured: a fresh process's first requests are
-      // compiled on the spot, and a 3-s window of 600 requests puts those in its p99.
-      await warmRequests(sessions, WHOAMI);
-      const rate = ISOLATION_RATE;
-      const window = serverWindows(p);
-      await window();
-      results.ours.isoAlone = await runRequests(sessions, WHOAMI, { seconds: P.isoSeconds / 2, concurrency: 0, ratePerSecond: rate });
-      results.ours.isoAloneServer = await window();
-      // The handshakes come from a process of their own (on the generator core): made here,
-      // their client work would delay this process's reading of replies, and inflate the p99.
-      const handshakeStream = runPinned(GENERATOR_CORE, process.execPath, [...tsx, path.join(ROOT, 'scripts/bench/handshake-child.ts'), String(port), String(P.isoSeconds), '16', 'IH-'], { ...process.env, BENCH_MASTER_HEX: MASTER_HEX }, (P.isoSeconds + 60) * 1000);
-      const [loaded, hsOut] = await Promise.all([
-        runRequests(sessions, WHOAMI, { seconds: P.isoSeconds, concurrency: 0, ratePerSecond: rate }),
-        handshakeStream,
-      ]);
-      results.ours.isoLoadedServer = await window();
-      const hs = { ...(JSON.parse(hsOut.trim().split('\n').pop() ?? '{}') as Omit<HandshakeRun, 'latencies'>), latencies: [] };
-      results.ours.isoLoaded = loaded;
-      results.ours.isoHandshakes = hs;
-      closeAll(sessions, false);
-      await p.stop();
-    }
+    // 5. Isolation (measureIsolation above).
+    await measureIsolation();
   } finally {
     for (const p of procs) await p.stop();
     await token.cleanup();
@@ -539,6 +552,16 @@ async function measureDerive(env: Record<string, string>, count: number): Promis
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The isolation row of the report; `c` is the null responder's (its alone figure, the floor). */
+function isolationRow(o: ServerResults, c: ServerResults): string {
+  return `| Isolation: ${ISOLATION_RATE} req/s on ${P.isoSessions} sessions, 50 ms HSM latency; p50 / p99 ms alone → with new handshakes from a second process (null responder: alone, no HSM) | ${latCell(o.isoAlone)} → ${latCell(o.isoLoaded)} (${f0(o.isoHandshakes?.perSecond ?? NaN)} handshakes/s alongside, ${o.isoLoaded?.lost ?? 'n/a'} lost); server's GC pauses and loop delay: ${windowCell(o.isoAloneServer)} → ${windowCell(o.isoLoadedServer)} | — | ${latCell(c.isoAlone)} |`;
+}
+
+/** `-- --isolation`: the row under its table header. */
+function isolationTable(o: ServerResults, c: ServerResults): string[] {
+  return ['| Measurement | coap-psk (this server) | libcoap coap-server-openssl | Generator ceiling (null responder) |', '|---|---|---|---|', isolationRow(o, c)];
 }
 
 /** The isolation server's view of a window: GC pauses (count, longest, total) and its loop delay p99. */
@@ -648,7 +671,7 @@ function printReport(started: Date, r: Results): void {
     lines.push(`| Request latency p50 / p99, ms, with all of them established | ${latCell(o.reqCrowded?.run)} | ${latCell(l.reqCrowded?.run)} | — |`);
     lines.push(`| RSS growth per idle session (VmRSS, ${f0(o.rssSessions ?? NaN)} / ${f0(l.rssSessions ?? NaN)} sessions added to ${P.sessions}) | ${f0(o.rssPerSession ?? NaN)} B | ${f0(l.rssPerSession ?? NaN)} B | — |`);
   }
-  lines.push(`| Isolation: ${ISOLATION_RATE} req/s on ${P.isoSessions} sessions, 50 ms HSM latency; p50 / p99 ms alone → with new handshakes from a second process (null responder: alone, no HSM) | ${latCell(o.isoAlone)} → ${latCell(o.isoLoaded)} (${f0(o.isoHandshakes?.perSecond ?? NaN)} handshakes/s alongside, ${o.isoLoaded?.lost ?? 'n/a'} lost); server's GC pauses and loop delay: ${windowCell(o.isoAloneServer)} → ${windowCell(o.isoLoadedServer)} | — | ${latCell(c.isoAlone)} |`);
+  lines.push(isolationRow(o, c));
   lines.push(`| \`coap-psk derive --format csv --out FILE\` through SoftHSM, ${f0(o.derive?.serials ?? NaN)} serials from a file | ${f0(o.derive?.perSecond ?? NaN)} derivations/s (start-up included) | — | — |`);
   lines.push('');
   lines.push(`Server CPU per request, over DTLS and without it (coap://, the same generator, CON GETs from the same number of source addresses; without DTLS: the full bench only):`);
