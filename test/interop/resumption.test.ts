@@ -135,10 +135,10 @@ describe('tickets from the HSM ticket key (keys.ticketKeyLabel)', () => {
   let nodeB: ServerProcess;
   beforeAll(async () => {
     hsmToken = await makeToken('resumption-hsm', [{ label: TEST_KEY_LABEL, hex: TEST_MASTER_HEX }, TICKET_KEY]);
-    [nodeA, nodeB] = await Promise.all([
-      startServerProcess(hsmToken.env, ['--ticket-key-label', TICKET_KEY.label, '--log-format', 'json']),
-      startServerProcess({ ...hsmToken.env, COAP_PSK_TICKET_KEY_LABEL: TICKET_KEY.label }, ['--log-format', 'json']),
-    ]);
+    // One after the other: two SoftHSM processes opening a fresh token at the same moment, one
+    // once found no token of that label (CI, 2026-12-02).
+    nodeA = await startServerProcess(hsmToken.env, ['--ticket-key-label', TICKET_KEY.label, '--log-format', 'json']);
+    nodeB = await startServerProcess({ ...hsmToken.env, COAP_PSK_TICKET_KEY_LABEL: TICKET_KEY.label }, ['--log-format', 'json']);
   }, 60_000);
   afterAll(async () => {
     await nodeA?.stop();
