@@ -35,7 +35,6 @@ import { Counter, type Registry } from 'prom-client';
 import { UserError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CoapPskServer } from '../server.js';
-import { CidFactory } from '../dtls/cid-factory.js';
 import { peekCid } from '../dtls/cid-record.js';
 import { ForwardLink, isPeerEntry } from './forward-link.js';
 import { deriveClusterKey, type DeviceAddress, type ForwardMessage } from './forward-wire.js';
@@ -142,12 +141,9 @@ export async function startNodeRouting(server: CoapPskServer, settings: NodeSett
     socket.close();
     throw new Error(`startNodeRouting: CID length ${cidLength} leaves no room for the route`);
   }
-  // The DtlsServer keeps its factory to itself; this one, of the same length, route bytes and
-  // secret, reads the route of a FORWARD's CID.
-  const cids = new CidFactory({ length: cidLength, routeBytes: NODE_ROUTE_BYTES, secret });
   link.on('forward', (m: ForwardMessage) => {
     const cid = peekCid(m.payload, cidLength);
-    const route = cid && cids.routeOf(cid);
+    const route = cid && server.dtls.routeOf(cid);
     const w = route === undefined ? -1 : route & WORKER_MASK;
     if (route === undefined || route >>> WORKER_BITS !== settings.nodeId || (w !== slot && !sibling(w))) {
       counts.misrouted++; // peer tables that disagree; served elsewhere, never passed on from here

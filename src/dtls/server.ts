@@ -387,6 +387,11 @@ export class DtlsServer extends EventEmitter {
     return true;
   }
 
+  /** The route a CID of ours carries (routeCids), or undefined: not routed, or not a CID we could have issued. */
+  routeOf(cid: Buffer): number | undefined {
+    return this.cidRouting ? this.cidFactory?.routeOf(cid) : undefined;
+  }
+
   /**
    * Public so that tests and the load generator can feed datagrams without a socket.
    * `forwarded`: the datagram came from another process of the group; it is never passed on again.
