@@ -288,10 +288,10 @@ async function main(): Promise<void> {
     // SoftHSM runs inside the server process: derive without the worker-thread hop.
     COAP_PSK_PKCS11_SYNC: 'true',
   });
-  /** A server of scripts/bench/server-child.ts (null, udp-null, node-coap, latency) on a free port. */
-  const startChild = async (mode: string, name: string = mode, env: NodeJS.ProcessEnv = process.env, nodeFlags: string[] = []): Promise<ServerProc> => {
+  /** A server of scripts/bench/server-child.ts (null, udp-null, node-coap) on a free port. */
+  const startChild = async (mode: string, name: string = mode): Promise<ServerProc> => {
     const port = await freeUdpPort();
-    const p = await startPinned(name, SERVER_CORE, process.execPath, [...nodeFlags, ...tsx, path.join(ROOT, 'scripts/bench/server-child.ts'), mode, String(port)], port, env);
+    const p = await startPinned(name, SERVER_CORE, process.execPath, [...tsx, path.join(ROOT, 'scripts/bench/server-child.ts'), mode, String(port)], port, process.env);
     procs.push(p);
     return p;
   };
@@ -554,6 +554,9 @@ async function measureDerive(env: Record<string, string>, count: number): Promis
   }
 }
 
+/** The header of the report's table of measurements, and of `-- --isolation`'s row. */
+const MEASUREMENT_HEADER = '| Measurement | coap-psk (this server) | libcoap coap-server-openssl | Generator ceiling (null responder) |';
+
 /** The isolation row of the report; `c` is the null responder's (its alone figure, the floor). */
 function isolationRow(o: ServerResults, c: ServerResults): string {
   return `| Isolation: ${ISOLATION_RATE} req/s on ${P.isoSessions} sessions, 50 ms HSM latency; p50 / p99 ms alone → with new handshakes from a second process (null responder: alone, no HSM) | ${latCell(o.isoAlone)} → ${latCell(o.isoLoaded)} (${f0(o.isoHandshakes?.perSecond ?? NaN)} handshakes/s alongside, ${o.isoLoaded?.lost ?? 'n/a'} lost); server's GC pauses and loop delay: ${windowCell(o.isoAloneServer)} → ${windowCell(o.isoLoadedServer)} | — | ${latCell(c.isoAlone)} |`;
@@ -561,7 +564,7 @@ function isolationRow(o: ServerResults, c: ServerResults): string {
 
 /** `-- --isolation`: the row under its table header. */
 function isolationTable(o: ServerResults, c: ServerResults): string[] {
-  return ['| Measurement | coap-psk (this server) | libcoap coap-server-openssl | Generator ceiling (null responder) |', '|---|---|---|---|', isolationRow(o, c)];
+  return [MEASUREMENT_HEADER, '|---|---:|---:|---:|', isolationRow(o, c)];
 }
 
 /** The isolation server's view of a window: GC pauses (count, longest, total) and its loop delay p99. */
@@ -660,7 +663,7 @@ function printReport(started: Date, r: Results): void {
   lines.push(`- Load: TLS_PSK_WITH_AES_128_CCM_8 with extended master secret; own generator: best of ${P.repeats} runs of ${P.seconds} s per figure, each server warmed up first (1 s windows until two agree within ${WARM_UP.tolerance * 100} %, at most ${WARM_UP.maxSeconds} s); ${P.hsConcurrency} handshakes in flight; requests: CON GET (\`/whoami\` here, \`/time\` on libcoap), ${P.reqConcurrency} outstanding over ${P.sessions} sessions, one per session at a time. "Best" is the run with the least server CPU per operation.`);
   lines.push('');
   headline(r, lines);
-  lines.push('| Measurement | coap-psk (this server) | libcoap coap-server-openssl | Generator ceiling (null responder) |');
+  lines.push(MEASUREMENT_HEADER);
   lines.push('|---|---:|---:|---:|');
   lines.push(`| Full handshakes/s, distinct serials, HSM cache off | ${hsCell(o.hsOff)} | — | — |`);
   lines.push(`| Full handshakes/s, distinct serials, HSM cache on | ${hsCell(o.hsOn)} | ${hsCell(l.hsOn)} | ${hsCell(c.hsOn)} |`);
