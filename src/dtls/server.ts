@@ -204,10 +204,7 @@ export class DtlsServer extends EventEmitter {
       handshakeTimeoutMs: c.handshakeTimeoutMs,
       maxQueuedRecords: c.maxQueuedRecords,
       maxReassemblyBytes: c.maxReassemblyBytes,
-      work: new HandshakeWork(c.handshakeSliceMs, (err) => {
-        this.drop('internal');
-        this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'handshake work failed');
-      }),
+      work: new HandshakeWork(c.handshakeSliceMs, (err) => this.internalError('handshake work failed', err)),
     };
   }
 
@@ -409,9 +406,7 @@ export class DtlsServer extends EventEmitter {
     try {
       this.route(msg, address, port, forwarded, via);
     } catch (err) {
-      // A bug, not a peer's fault: count it and keep serving everyone else.
-      this.drop('internal');
-      this.log.error({ err: err instanceof Error ? err.message : String(err), address, port }, 'datagram handler failed');
+      this.internalError('datagram handler failed', err, { address, port });
     }
   }
 
@@ -665,6 +660,12 @@ export class DtlsServer extends EventEmitter {
    * Counts a drop and logs it at debug: drops are unauthenticated noise (a flood must not fill
    * the log at info), and at debug each still says who and why.
    */
+  /** A bug, not a peer's fault: counted as an `internal` drop and logged, and everyone else is still served. */
+  private internalError(what: string, err: unknown, fields: Record<string, unknown> = {}): void {
+    this.drop('internal');
+    this.log.error({ err: err instanceof Error ? err.message : String(err), ...fields }, what);
+  }
+
   private drop(reason: DropReason, address?: string, port?: number, detail?: string): void {
     this.stats.dropped[reason] = (this.stats.dropped[reason] ?? 0) + 1;
     // Checked first: under a flood, not even the log object is built unless debug is on.
